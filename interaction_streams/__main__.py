@@ -1,0 +1,3 @@
+from interaction_streams.cli import main
+
+main()

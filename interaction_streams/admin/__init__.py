@@ -1,0 +1,1 @@
+"""Operations against a Kafka cluster: applying the topic contract."""

@@ -1,0 +1,129 @@
+"""The ``interaction-streams`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from interaction_streams.yamlfile import YamlFileError
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        sys.exit(2)
+    try:
+        sys.exit(args.func(args))
+    except YamlFileError as exc:
+        print("error: " + "\n".join(exc.problems), file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from interaction_streams.localkafka import add_kafka_commands
+
+    parser = argparse.ArgumentParser(
+        prog="interaction-streams",
+        description="TM Forum Customer Interaction Management on Kafka.",
+    )
+    sub = parser.add_subparsers(metavar="command")
+
+    worker = sub.add_parser("worker", help="run a stream worker (settings from the environment)")
+    worker.set_defaults(func=_worker)
+
+    topics = sub.add_parser("topics", help="the topic contract (topics.yaml)")
+    topics_sub = topics.add_subparsers(metavar="action")
+    apply = topics_sub.add_parser("apply", help="create missing topics and report drift")
+    apply.add_argument("--dry-run", action="store_true", help="report only, change nothing")
+    apply.add_argument("--active-only", action="store_true", help="skip topics still planned")
+    apply.add_argument("--bootstrap", help="bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)")
+    apply.set_defaults(func=_topics_apply)
+    show = topics_sub.add_parser("list", help="print the contract")
+    show.set_defaults(func=_topics_list)
+
+    schemas = sub.add_parser("schemas", help="JSON Schemas of the wire formats")
+    schemas_sub = schemas.add_subparsers(metavar="action")
+    export = schemas_sub.add_parser("export", help="write the schemas into schemas/")
+    export.add_argument("--dir", type=Path, default=None)
+    export.add_argument("--check", action="store_true", help="fail if the files differ")
+    export.set_defaults(func=_schemas_export)
+
+    demo = sub.add_parser("demo", help="the `make run` demo: local Kafka, a worker, a sample")
+    demo.add_argument("--bootstrap", help="use this Kafka instead of starting a local one")
+    demo.set_defaults(func=_demo)
+
+    add_kafka_commands(sub)
+    return parser
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from interaction_streams.observability.logs import logging_config
+    from interaction_streams.settings import Settings
+    from interaction_streams.stream.app import create_worker
+
+    settings = Settings()
+    built = create_worker(settings)
+    worker = faust.Worker(
+        built.app,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings.log_level, settings.log_format),
+    )
+    worker.execute_from_commandline()
+    return 0
+
+
+def _topics_apply(args: argparse.Namespace) -> int:
+    from interaction_streams.admin.topics import apply_topics
+    from interaction_streams.contract.topics import TopicContract
+    from interaction_streams.settings import KafkaSettings, Settings
+
+    settings = Settings()
+    kafka = KafkaSettings(bootstrap_servers=args.bootstrap) if args.bootstrap else settings.kafka
+    contract = TopicContract.load(settings.topics_file, settings.topic_prefix)
+    report = asyncio.run(
+        apply_topics(contract, kafka, dry_run=args.dry_run, include_planned=not args.active_only)
+    )
+    for line in report.lines(args.dry_run):
+        print(line)
+    return 0 if report.ok else 1
+
+
+def _topics_list(args: argparse.Namespace) -> int:
+    from interaction_streams.contract.topics import TopicContract
+    from interaction_streams.settings import Settings
+
+    settings = Settings()
+    for t in TopicContract.load(settings.topics_file, settings.topic_prefix):
+        print(f"{t.name:40} {t.spec.status:8} p={t.partitions} {t.cleanup_policy:8} {t.spec.key}")
+    return 0
+
+
+def _schemas_export(args: argparse.Namespace) -> int:
+    from interaction_streams.contract import schemas
+
+    target = args.dir or schemas.DEFAULT_SCHEMA_DIR
+    if args.check:
+        stale = [
+            rel
+            for rel, schema in schemas.all_schemas()
+            if not (target / rel).exists()
+            or (target / rel).read_text(encoding="utf-8") != schemas.render(schema)
+        ]
+        for rel in stale:
+            print(f"out of date: {target / rel}", file=sys.stderr)
+        return 1 if stale else 0
+    for path in schemas.export(target):
+        print(f"wrote {path}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from interaction_streams.demo import run_demo
+
+    return run_demo(args.bootstrap)

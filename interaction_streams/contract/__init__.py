@@ -1,0 +1,1 @@
+"""The wire contract: topics, the CloudEvents envelope, event payloads, codecs."""

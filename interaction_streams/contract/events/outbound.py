@@ -1,0 +1,43 @@
+"""Outbound requests and delivery updates (``cim.outbound.requests.v1``, family ``outbound``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from interaction_streams.contract.base import WireModel
+from interaction_streams.contract.events.agent import MediaChannel
+from interaction_streams.contract.events.profile import Purpose
+
+
+class OutboundEvent(WireModel):
+    party_id: str = Field(min_length=1, max_length=128)
+
+    def routing_key(self) -> str:
+        return self.party_id
+
+
+class OutboundRequested(OutboundEvent):
+    request_id: str = Field(min_length=1, max_length=128)
+    purpose: Purpose
+    urgency: Literal["low", "normal", "high"] = "normal"
+    preferred_channels: tuple[MediaChannel, ...] = ()
+    template: str = Field(min_length=1, max_length=128)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    campaign_id: str | None = Field(default=None, max_length=128)
+
+
+class DeliveryUpdated(OutboundEvent):
+    request_id: str = Field(min_length=1, max_length=128)
+    status: Literal["sent", "delivered", "read", "failed", "bounced", "replied"]
+    channel: MediaChannel | None = None
+    reason: str | None = Field(default=None, max_length=256)
+
+
+OUTBOUND_EVENT_TYPES: dict[str, type[OutboundEvent]] = {
+    "cim.outbound.requested": OutboundRequested,
+    "cim.outbound.delivery.updated": DeliveryUpdated,
+}

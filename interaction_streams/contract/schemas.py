@@ -1,0 +1,78 @@
+"""JSON Schemas of the wire formats, generated from the pydantic models (the single source).
+
+``interaction-streams schemas export`` writes them into ``schemas/``; a test fails when
+the checked-in files drift from the models.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from interaction_streams.contract.deadletter import DeadLetter
+from interaction_streams.contract.envelope import CloudEvent
+from interaction_streams.contract.events.registry import EVENT_TYPES, FAMILIES, Family
+
+DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def family_schema(family: Family) -> dict[str, Any]:
+    """A CloudEvent whose ``type`` selects the schema of ``data``, for one event family."""
+    types = sorted((t for t in EVENT_TYPES.values() if t.family == family), key=lambda t: t.name)
+    models: list[type[BaseModel]] = list(dict.fromkeys(t.model for t in types))
+    refs, defs = models_json_schema(
+        [(m, "validation") for m in models], ref_template="#/$defs/{model}"
+    )
+    envelope = CloudEvent.model_json_schema()
+    envelope_props = dict(envelope["properties"])
+    envelope_props["type"] = {"type": "string", "enum": [t.name for t in types]}
+    return {
+        "$schema": DRAFT,
+        "$id": f"https://interaction-streams.dev/schemas/events/{family}.json",
+        "title": f"{family} event",
+        "description": f"A CloudEvents 1.0 event of the {family} family; `type` selects `data`.",
+        "type": "object",
+        "required": envelope["required"],
+        "properties": envelope_props,
+        "allOf": [
+            {
+                "if": {"properties": {"type": {"const": t.name}}},
+                "then": {"properties": {"data": refs[(t.model, "validation")]}},
+            }
+            for t in types
+        ],
+        "$defs": defs.get("$defs", {}),
+    }
+
+
+def model_schema(model: type[BaseModel], name: str) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    return {"$schema": DRAFT, "$id": f"https://interaction-streams.dev/schemas/{name}", **schema}
+
+
+def all_schemas() -> Iterator[tuple[str, dict[str, Any]]]:
+    """(relative path, schema) of every generated schema file."""
+    yield "cloudevent.json", model_schema(CloudEvent, "cloudevent.json")
+    yield "deadletter.json", model_schema(DeadLetter, "deadletter.json")
+    for family in FAMILIES:
+        yield f"events/{family}.json", family_schema(family)
+
+
+def render(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def export(target: Path = DEFAULT_SCHEMA_DIR) -> list[Path]:
+    written = []
+    for relative, schema in all_schemas():
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(schema), encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,183 @@
+"""``make run``: local Kafka, the topics, one worker, a small sample, and what came out."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from interaction_streams.admin.topics import apply_topics
+from interaction_streams.contract.events.registry import FAMILIES
+from interaction_streams.contract.topics import TopicContract
+from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
+from interaction_streams.settings import KafkaSettings
+
+console = Console()
+
+
+def sample_records() -> dict[str, list[Record]]:
+    """A call, a chat, an agent, a payment, a profile and a trunk report; one malformed
+    record and one duplicate, keyed by topic id."""
+    t = "2026-11-26T09:00:{:02d}.000Z".format
+    call = {"interactionId": "call-1001", "routingPool": "north"}
+    chat = {"interactionId": "chat-2001", "routingPool": "north"}
+
+    def ev(kind: str, data: Mapping[str, object], n: int) -> Record:
+        key = str(
+            data.get("interactionId")
+            or data.get("agentId")
+            or data.get("partyId")
+            or data.get("channel")
+        ).encode()
+        return key, cloud_event(kind, data, f"evt-{n}", t(n)), []
+
+    offered = ev("cim.voice.offered", {**call, "contact": {"phone": "+44 20 7946 0018"}}, 1)
+    return {
+        "channel-events": [
+            offered,
+            ev("cim.voice.ivr.started", call, 2),
+            ev("cim.voice.ivr.completed", {**call, "selections": {"menu": "billing"}}, 3),
+            ev("cim.interaction.queued", {**call, "queue": "billing"}, 4),
+            ev("cim.interaction.answered", {**call, "agentId": "agent-7"}, 5),
+            offered,  # the platform sent it again: dropped as a duplicate
+            ev("cim.chat.started", {**chat, "contact": {"email": "ada@example.com"}}, 6),
+            (b"chat-2001", b"{this is not json", []),  # malformed: dead-lettered
+            ev("cim.interaction.ended", {**call, "endedBy": "customer"}, 7),
+        ],
+        "agent-events": [
+            ev(
+                "cim.agent.logged-in",
+                {
+                    "agentId": "agent-7",
+                    "routingPool": "north",
+                    "skills": {"billing": 4},
+                    "capacity": {"voice": 1},
+                },
+                8,
+            ),
+        ],
+        "business-events": [
+            ev("cim.business.payment.overdue", {"partyId": "party-42", "daysOverdue": 12}, 9),
+        ],
+        "customer-profile": [
+            ev(
+                "cim.customer.profile.updated",
+                {"partyId": "party-42", "tier": "gold", "phones": ["+442079460018"]},
+                10,
+            ),
+        ],
+        "channel-health": [
+            ev(
+                "cim.channel.health.reported",
+                {"channel": "voice", "component": "trunk-a", "status": "up"},
+                11,
+            ),
+        ],
+    }
+
+
+@contextmanager
+def kafka_for_demo(bootstrap: str | None) -> Iterator[str]:
+    bootstrap = bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if bootstrap:
+        yield bootstrap
+        return
+    from interaction_streams.localkafka import LocalKafka, LocalKafkaConfig, kafka_version
+
+    with console.status(f"Starting Apache Kafka {kafka_version()} (KRaft, one node)..."):
+        kafka = LocalKafka(LocalKafkaConfig())
+        address = kafka.start()
+    console.print(f"[green]Kafka ready[/] at {address} in {kafka.startup_seconds:.1f} s")
+    try:
+        yield address
+    finally:
+        with console.status("Stopping Kafka..."):
+            kafka.stop()
+
+
+def run_demo(bootstrap: str | None = None) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="interaction-streams-demo-"))
+    prefix = (
+        ""
+        if not (bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+        else (f"demo-{uuid.uuid4().hex[:6]}.")
+    )
+    try:
+        with kafka_for_demo(bootstrap) as address:
+            contract = TopicContract.load(prefix=prefix)
+            report = asyncio.run(apply_topics(contract, KafkaSettings(bootstrap_servers=address)))
+            console.print(f"Topics: {len(report.created)} created, {len(report.unchanged)} present")
+            worker = WorkerProcess(address, "cim-demo", prefix, workdir / "worker")
+            with console.status("Starting a worker and waiting until it is ready..."):
+                started = time.monotonic()
+                worker.start()
+            console.print(
+                f"[green]Worker ready[/] in {time.monotonic() - started:.1f} s "
+                f"({worker.url}/metrics)"
+            )
+            try:
+                return asyncio.run(_exchange(address, contract, worker))
+            finally:
+                worker.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _exchange(address: str, contract: TopicContract, worker: WorkerProcess) -> int:
+    samples = sample_records()
+    sent = 0
+    for topic_id, records in samples.items():
+        sent += await produce(address, contract[topic_id].name, records)
+    console.print(f"Sent {sent} records (one malformed, one duplicate)")
+    expected_out = sent - 2
+    table = Table(title="Accepted, de-duplicated and re-keyed for the next stage")
+    for column in ("stage topic", "key", "event type", "event time"):
+        table.add_column(column)
+    accepted = 0
+    with console.status("Reading the stage topics..."):
+        for family in FAMILIES:
+            topic = contract.ingested_for(family).name
+            for r in await read_topic(address, topic, idle_seconds=1.0, timeout=20):
+                body = orjson.loads(r.value or b"{}")
+                table.add_row(topic, (r.key or b"").decode(), body["type"], body["time"])
+                accepted += 1
+        letters = await read_topic(address, contract["deadletter"].name, 1, 1.0, 20)
+    console.print(table)
+    dead = Table(title="Dead letters")
+    for column in ("reason", "detail", "from", "original bytes"):
+        dead.add_column(column)
+    for r in letters:
+        letter = orjson.loads(r.value or b"{}")
+        original = base64.b64decode(letter.get("valueBase64") or "")
+        dead.add_row(
+            letter["reason"],
+            letter["detail"],
+            f"{letter['sourceTopic']}[{letter['partition']}]@{letter['offset']}",
+            repr(original),
+        )
+    console.print(dead)
+    _status, body = worker.get("/metrics")
+    interesting = [
+        line
+        for line in body.decode().splitlines()
+        if line.startswith(("cim_duplicates_dropped_total", "cim_dead_letters_total"))
+    ]
+    console.print("Metrics:\n  " + "\n  ".join(interesting))
+    ok = accepted == expected_out and len(letters) == 1
+    verdict = "[green]OK[/]" if ok else "[red]UNEXPECTED[/]"
+    console.print(
+        f"{verdict}: {sent} in, {accepted} accepted, 1 duplicate dropped, "
+        f"{len(letters)} dead-lettered"
+    )
+    return 0 if ok else 1

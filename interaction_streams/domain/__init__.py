@@ -1,0 +1,1 @@
+"""The functional core: pure steps over immutable models. No Faust, Kafka, I/O or wall clock."""

@@ -1,0 +1,63 @@
+"""Worker settings, from environment variables (documented in the README with their defaults)."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    """Connection to Kafka; SASL and TLS settings come only from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        context = ssl.create_default_context(cafile=self.ssl_cafile)
+        if self.ssl_certfile:
+            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile)
+        return context
+
+    def broker_url(self) -> str:
+        return ";".join(f"kafka://{s.strip()}" for s in self.bootstrap_servers.split(","))
+
+
+class Settings(BaseSettings):
+    """Everything a worker needs; every field is an environment variable with prefix CIM_."""
+
+    model_config = SettingsConfigDict(env_prefix="CIM_", frozen=True, extra="ignore")
+
+    app_id: str = "interaction-streams"
+    topic_prefix: str = Field(default="", description="prepended to every topic name")
+    topics_file: Path | None = None
+    store: Literal["rocksdb://", "memory://"] = "rocksdb://"
+    data_dir: Path = Path("./.data")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    canonical_url: str | None = None
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    dedup_window_seconds: int = Field(default=86_400, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    rocksdb_block_cache_mb: int = Field(default=32, ge=1)
+    rocksdb_write_buffer_mb: int = Field(default=16, ge=1)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    @property
+    def web_url(self) -> str:
+        return self.canonical_url or f"http://{self.web_host}:{self.web_port}"

@@ -1,0 +1,70 @@
+"""Build the Faust application of a worker from its settings and the topic contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from interaction_streams.contract.topics import TopicContract
+from interaction_streams.observability.metrics import Metrics
+from interaction_streams.settings import Settings
+from interaction_streams.stream.ingest import IngestShell
+from interaction_streams.web.ops import register_ops_views
+
+
+@dataclass
+class Worker:
+    app: faust.App
+    contract: TopicContract
+    metrics: Metrics
+    ingest: IngestShell
+
+
+def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
+    contract = contract or TopicContract.load(settings.topics_file, settings.topic_prefix)
+    app = faust.App(settings.app_id, **faust_settings(settings))
+    metrics = Metrics()
+    ingest = IngestShell(app, contract, settings, metrics)
+    register_ops_views(app, metrics)
+    return Worker(app, contract, metrics, ingest)
+
+
+def faust_settings(settings: Settings) -> dict[str, Any]:
+    kafka = settings.kafka
+    options: dict[str, Any] = {
+        "broker": kafka.broker_url(),
+        "store": settings.store,
+        "datadir": str(settings.data_dir),
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "canonical_url": settings.web_url,
+        "processing_guarantee": settings.processing_guarantee,
+        "topic_replication_factor": settings.topic_replication_factor,
+        "topic_partitions": 4,
+        "consumer_auto_offset_reset": "earliest",
+        "table_standby_replicas": 0,
+        "web_in_thread": False,
+        "producer_acks": -1,
+        "broker_commit_interval": 1.0,
+    }
+    credentials = _credentials(settings)
+    if credentials is not None:
+        options["broker_credentials"] = credentials
+    return options
+
+
+def _credentials(settings: Settings) -> Any:
+    kafka = settings.kafka
+    context = kafka.ssl_context()
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None

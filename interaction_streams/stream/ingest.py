@@ -1,0 +1,173 @@
+"""The ingest agent: every input topic → validated, de-duplicated, keyed stage topics.
+
+Refused records go to the dead-letter topic; nothing stops a partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from faust.types import EventT, StreamT
+
+from interaction_streams.contract.deadletter import DeadLetter
+from interaction_streams.contract.events.registry import FAMILIES, Family
+from interaction_streams.contract.topics import TopicContract
+from interaction_streams.domain.ingest import (
+    Accepted,
+    ExpiryQueue,
+    RawRecord,
+    Rejected,
+    Sighting,
+    dead_letter,
+    is_duplicate,
+    validate,
+)
+from interaction_streams.observability.metrics import Metrics
+from interaction_streams.settings import Settings
+from interaction_streams.stream.codec import ModelCodec
+from interaction_streams.stream.tables import model_table
+
+log = logging.getLogger(__name__)
+
+EXPIRE_PER_EVENT = 64  # sightings expired per input record, so expiry never stalls a partition
+
+
+def stage_key(key: str) -> bytes:
+    """Stage topics carry JSON string keys, as Faust's table_route and changelogs encode them."""
+    return orjson.dumps(key)
+
+
+@dataclass
+class IngestShell:
+    """Faust wiring of the ingest step; state lives in the ``ingest-dedup`` table."""
+
+    app: faust.App
+    contract: TopicContract
+    settings: Settings
+    metrics: Metrics
+
+    def __post_init__(self) -> None:
+        c = self.contract
+        self.family_of: dict[str, Family] = {c.input_for(f).name: f for f in FAMILIES}
+        self.window_ms = self.settings.dedup_window_seconds * 1000
+        self.inputs = self.app.topic(
+            *self.family_of, key_serializer="raw", value_serializer="raw", acks=True
+        )
+        self.outputs = {
+            f: self.app.topic(c.ingested_for(f).name, key_serializer="raw", value_serializer="raw")
+            for f in FAMILIES
+        }
+        self.deadletters = self.app.topic(
+            c["deadletter"].name, key_serializer="raw", value_serializer=ModelCodec(DeadLetter)
+        )
+        self.seen = model_table(
+            self.app,
+            "ingest-dedup",
+            Sighting,
+            self.settings,
+            partitions=c.input_for("channel").partitions,
+            help="(source, id) of input events seen in the de-duplication window",
+        )
+        self.expiry = ExpiryQueue()
+        self.clocks: dict[int, int] = {}
+        self.seen.on_recover(self._rebuild_expiry)
+        self.app.agent(self.inputs, name="ingest")(self._run)
+
+    async def _rebuild_expiry(self) -> None:
+        self.expiry.rebuild((k.decode(), v) for k, v in self.seen.items())
+        self.metrics.table_entries.labels("ingest-dedup").set(len(self.expiry))
+
+    async def _run(self, stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            record = _raw_record(event)
+            try:
+                await self._ingest(record)
+            except Exception as exc:  # a bug must not stall the partition: dead-letter it
+                log.exception(
+                    "ingest failed on %s[%s]@%s", record.topic, record.partition, record.offset
+                )
+                await self._dead_letter(record, Rejected("processing-error", repr(exc)))
+            self.metrics.processing.labels("ingest").observe(time.perf_counter() - started)
+            self.metrics.event_age.labels("ingest").observe(
+                max(0.0, time.time() - record.timestamp_ms / 1000)
+            )
+
+    async def _ingest(self, record: RawRecord) -> None:
+        family = self.family_of[record.topic]
+        outcome = validate(record, family)
+        event_type = (
+            outcome.event.envelope.type
+            if isinstance(outcome, Accepted)
+            else (outcome.envelope.type if outcome.envelope else None)
+        )
+        self.metrics.events_in.labels(record.topic, self.metrics.type_label(event_type)).inc()
+        if isinstance(outcome, Rejected):
+            await self._dead_letter(record, outcome)
+            return
+        now_ms = max(self.clocks.get(record.partition, 0), record.timestamp_ms)
+        self.clocks[record.partition] = now_ms
+        key = outcome.event.envelope.event_key
+        if is_duplicate(self.seen.get(key.encode()), now_ms, self.window_ms):
+            self.metrics.duplicates.labels(record.topic).inc()
+            return
+        sighting = Sighting(seen_at_ms=now_ms, partition=record.partition)
+        self.seen[key.encode()] = sighting
+        self.expiry.push(key, sighting)
+        target = self.outputs[family]
+        await target.send(
+            key=stage_key(outcome.event.routing_key), value=outcome.event.canonical().to_json()
+        )
+        self.metrics.events_out.labels(target.get_topic_name()).inc()
+        self._expire(record.partition, now_ms)
+
+    def _expire(self, partition: int, now_ms: int) -> None:
+        """Delete sightings older than the window (tombstones reach the changelog)."""
+        for key, seen_at in self.expiry.pop_expired(
+            partition, now_ms, self.window_ms, EXPIRE_PER_EVENT
+        ):
+            current = self.seen.get(key.encode())
+            if current is not None and current.seen_at_ms == seen_at:
+                del self.seen[key.encode()]
+        self.metrics.table_entries.labels("ingest-dedup").set(len(self.expiry))
+
+    async def _dead_letter(self, record: RawRecord, rejected: Rejected) -> None:
+        letter = dead_letter(record, rejected, datetime.now(UTC))
+        await self.deadletters.send(key=record.key, value=letter)
+        self.metrics.dead_letters.labels(rejected.reason, record.topic).inc()
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            rejected.reason,
+            rejected.detail,
+        )
+
+
+def _raw_record(event: EventT[Any]) -> RawRecord:
+    message = event.message
+    raw_headers = message.headers or ()
+    pairs = raw_headers.items() if isinstance(raw_headers, Mapping) else raw_headers
+    return RawRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(message.timestamp * 1000),
+        key=message.key,
+        value=message.value,
+        headers=tuple((str(k), _as_bytes(v)) for k, v in pairs),
+    )
+
+
+def _as_bytes(value: bytes | str | None) -> bytes:
+    if value is None:
+        return b""
+    return value.encode() if isinstance(value, str) else bytes(value)

@@ -1,0 +1,33 @@
+"""Table options shared by every stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from pydantic import BaseModel
+
+from interaction_streams.settings import Settings
+from interaction_streams.stream.codec import ModelCodec
+
+
+def table_options(settings: Settings) -> dict[str, Any]:
+    """Cap RocksDB per partition database (Faust's defaults: 2 GiB cache, 3 x 64 MiB buffers)."""
+    if settings.store != "rocksdb://":
+        return {}
+    return {
+        "block_cache_size": settings.rocksdb_block_cache_mb * 1024 * 1024,
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * 1024 * 1024,
+        "max_write_buffer_number": 2,
+    }
+
+
+def model_table(
+    app: faust.App, name: str, model: type[BaseModel], settings: Settings, **kwargs: Any
+) -> Any:
+    """A table with raw ``bytes`` keys and pydantic values (orjson codec) in its changelog."""
+    table = app.Table(name, key_type=bytes, options=table_options(settings), **kwargs)
+    # Faust derives serializers from key_type/value_type; a pydantic model has none,
+    # so the codec is set before the store and changelog topic are created (lazily, at start).
+    table.value_serializer = ModelCodec(model)  # type: ignore[attr-defined]
+    return table

@@ -1,0 +1,1 @@
+"""HTTP endpoints served by each worker (Faust's own web server)."""

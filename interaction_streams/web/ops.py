@@ -1,0 +1,44 @@
+"""Operational endpoints: /health (the process answers), /ready (tables recovered), /metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.web import Request, Response, View
+
+from interaction_streams.observability.metrics import Metrics
+
+# Prometheus text format 0.0.4 (UTF-8); aiohttp refuses a charset inside content_type.
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+def is_ready(app: faust.App) -> bool:
+    """Ready once partitions are assigned and every active table has recovered."""
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    return bool(
+        not app.rebalancing
+        and not app.in_recovery
+        and recovery.completed.is_set()
+        and app.consumer.assignment()
+    )
+
+
+def register_ops_views(app: faust.App, metrics: Metrics) -> None:
+    @app.page("/health")
+    class Health(View):
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            return self.json({"status": "ok"})
+
+    @app.page("/ready")
+    class Ready(View):
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            ready = is_ready(app)
+            return self.json(
+                {"status": "ready" if ready else "recovering"}, status=200 if ready else 503
+            )
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request, **kwargs: Any) -> Response:
+            return self.bytes(metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
