@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     dedup_window_seconds: int = Field(default=86_400, ge=1)
+    session_timeout_seconds: float = Field(
+        default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"
+    )
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
     rocksdb_block_cache_mb: int = Field(default=32, ge=1)
     rocksdb_write_buffer_mb: int = Field(default=16, ge=1)

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from interaction_streams.contract.topics import Topic, TopicContract
 from interaction_streams.settings import KafkaSettings
@@ -71,13 +72,27 @@ async def apply_topics(
                 f"the cluster has {brokers} broker(s): replication factor capped at {brokers}"
             )
         if missing and not dry_run:
-            await admin.create_topics([_new_topic(t, brokers) for t in missing])
+            response = await admin.create_topics([_new_topic(t, brokers) for t in missing])
+            raced = _created_elsewhere(response)  # created since we listed: compare them
+            present += [t for t in missing if t.name in raced]
+            missing = [t for t in missing if t.name not in raced]
         report.created = [t.name for t in missing]
         if present:
             await _compare(admin, present, report)
     finally:
         await admin.close()
     return report
+
+
+def _created_elsewhere(response: Any) -> set[str]:
+    """Topics that already existed; any other error is raised."""
+    existed = set()
+    for name, code, *rest in response.topic_errors:
+        if code == TopicAlreadyExistsError.errno:
+            existed.add(name)
+        elif code != 0:
+            raise for_code(code)(f"cannot create {name}: {rest[0] if rest else ''}")
+    return existed
 
 
 def _new_topic(topic: Topic, brokers: int) -> NewTopic:

@@ -48,6 +48,8 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "web_in_thread": False,
         "producer_acks": -1,
         "broker_commit_interval": 1.0,
+        "broker_session_timeout": settings.session_timeout_seconds,
+        "broker_heartbeat_interval": min(3.0, settings.session_timeout_seconds / 3),
     }
     credentials = _credentials(settings)
     if credentials is not None:

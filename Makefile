@@ -1,0 +1,55 @@
+# interaction-streams: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CLI := $(BIN)/interaction-streams
+
+.PHONY: install kafka-jars run test lint typecheck unit clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing interaction-streams and its test tools into $(VENV) ..."
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e ".[test]"
+	@rm -f $(VENV)/.installed-* && touch $@
+
+# Apache Kafka's jars from Maven Central, into ~/.cache/interaction-streams (outside the repo).
+kafka-jars: install
+	@$(BIN)/python -c 'from interaction_streams.localkafka import ensure_jars, kafka_version; \
+	print("Apache Kafka", kafka_version(), "jars in", ensure_jars())'
+
+# The demo: a local Kafka, the topics, a worker, a sample with a malformed event and a duplicate.
+run: install kafka-jars
+	@$(CLI) demo
+
+lint: install
+	$(BIN)/ruff check interaction_streams tests
+	$(BIN)/ruff format --check interaction_streams tests
+
+typecheck: install
+	$(BIN)/mypy interaction_streams tests
+
+unit: install
+	$(BIN)/pytest -q tests/unit
+
+# Lint, types, then every test against one real broker: KAFKA_BOOTSTRAP_SERVERS if set,
+# else a local Apache Kafka started here and stopped at the end whatever happens.
+test: install kafka-jars lint typecheck
+	@if [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ]; then \
+		echo "Using the Kafka at $$KAFKA_BOOTSTRAP_SERVERS"; \
+		$(BIN)/pytest; exit $$?; \
+	fi; \
+	work=$$(mktemp -d); \
+	trap '$(CLI) kafka stop --state-file "$$work/state.json" >/dev/null; rm -rf "$$work"' EXIT; \
+	$(CLI) kafka start --state-file "$$work/state.json" --data-dir "$$work/data" > "$$work/out" \
+		|| { cat "$$work/out"; exit 2; }; \
+	head -n -1 "$$work/out"; \
+	KAFKA_BOOTSTRAP_SERVERS=$$(tail -n 1 "$$work/out") $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis
