@@ -147,10 +147,10 @@ async def _exchange(address: str, contract: TopicContract, worker: WorkerProcess
     accepted = 0
     with console.status("Reading the stage topics..."):
         for family in FAMILIES:
-            topic = contract.ingested_for(family).name
-            for r in await read_topic(address, topic, idle_seconds=1.0, timeout=20):
+            topic = contract.ingested_for(family)
+            for r in await read_topic(address, topic.name, idle_seconds=1.0, timeout=20):
                 body = orjson.loads(r.value or b"{}")
-                table.add_row(topic, (r.key or b"").decode(), body["type"], body["time"])
+                table.add_row(topic.spec.name, (r.key or b"").decode(), body["type"], body["time"])
                 accepted += 1
         letters = await read_topic(address, contract["deadletter"].name, 1, 1.0, 20)
     console.print(table)
@@ -163,7 +163,8 @@ async def _exchange(address: str, contract: TopicContract, worker: WorkerProcess
         dead.add_row(
             letter["reason"],
             letter["detail"],
-            f"{letter['sourceTopic']}[{letter['partition']}]@{letter['offset']}",
+            f"{letter['sourceTopic'].removeprefix(contract.prefix)}"
+            f"[{letter['partition']}]@{letter['offset']}",
             repr(original),
         )
     console.print(dead)

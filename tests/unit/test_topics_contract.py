@@ -95,3 +95,12 @@ def test_missing_family_topic_is_refused(tmp_path: Path) -> None:
     bad.write_text(text)
     with pytest.raises(YamlFileError, match="carries: health"):
         load_yaml_model(bad, TopicsFile)
+
+
+def test_readme_lists_every_event_type_and_topic() -> None:
+    from interaction_streams.contract.events.registry import EVENT_TYPES
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in EVENT_TYPES if f"`{name}`" not in readme]
+    assert not missing, f"README.md does not list {missing}"
+    assert all(f"`{t.name}`" in readme for t in TopicContract.load() if "ingested" not in t.name)
