@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     dedup_window_seconds: int = Field(default=86_400, ge=1)
+    lateness_seconds: float = Field(
+        default=30.0, ge=0, description="disorder within this bound gives the in-order result"
+    )
+    interaction_retention_seconds: float = Field(
+        default=7 * 86_400, ge=0, description="how long a closed interaction stays queryable"
+    )
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    clock: Literal["live", "event"] = Field(
+        default="live", description="live: the wall clock also advances timers; event: only events"
+    )
+    phone_region: str = Field(default="GB", min_length=2, max_length=2)
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"
     )

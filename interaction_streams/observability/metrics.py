@@ -50,6 +50,24 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300),
             registry=r,
         )
+        self.late_events = Counter(
+            "cim_late_events_total",
+            "Events older than the lateness bound, applied in arrival order.",
+            ["stage"],
+            registry=r,
+        )
+        self.anomalies = Counter(
+            "cim_impossible_transitions_total",
+            "Events that were impossible in the interaction's phase (recorded as a note).",
+            ["stage"],
+            registry=r,
+        )
+        self.interaction_events = Counter(
+            "cim_party_interaction_events_total",
+            "TMF683 events published, by event type.",
+            ["event_type"],
+            registry=r,
+        )
         self.table_entries = Gauge(
             "cim_table_entries",
             "Entries in a table on this worker's active partitions.",

@@ -7,10 +7,15 @@ from typing import Any
 
 import faust
 
+from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
+from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import IngestShell
+from interaction_streams.stream.interactions import InteractionShell
+from interaction_streams.stream.parties import PartyShell
+from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.web.ops import register_ops_views
 
 
@@ -20,15 +25,29 @@ class Worker:
     contract: TopicContract
     metrics: Metrics
     ingest: IngestShell
+    interactions: InteractionShell
+    parties: PartyShell
 
 
 def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
     contract = contract or TopicContract.load(settings.topics_file, settings.topic_prefix)
-    app = faust.App(settings.app_id, **faust_settings(settings))
+    # The prefix also names the consumer group and changelogs: environments sharing a
+    # cluster never share state.
+    app = faust.App(settings.topic_prefix + settings.app_id, **faust_settings(settings))
     metrics = Metrics()
+    deadletters = DeadLetterSink(app, contract, metrics)
+    contact_index: CompactedReplica[ContactIndexEntry] = CompactedReplica(
+        contract["contact-index"].name,
+        ContactIndexEntry.model_validate_json,
+        settings.kafka,
+        client_id=f"{settings.app_id}-contact-index",
+    )
+    app.add_dependency(contact_index)
     ingest = IngestShell(app, contract, settings, metrics)
+    interactions = InteractionShell(app, contract, settings, metrics, contact_index, deadletters)
+    parties = PartyShell(app, contract, settings, metrics, deadletters)
     register_ops_views(app, metrics)
-    return Worker(app, contract, metrics, ingest)
+    return Worker(app, contract, metrics, ingest, interactions, parties)
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:

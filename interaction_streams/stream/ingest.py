@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import orjson
-from faust.types import EventT, StreamT
+from faust.types import StreamT
 
-from interaction_streams.contract.deadletter import DeadLetter
 from interaction_streams.contract.events.registry import FAMILIES, Family
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.ingest import (
@@ -25,13 +22,12 @@ from interaction_streams.domain.ingest import (
     RawRecord,
     Rejected,
     Sighting,
-    dead_letter,
     is_duplicate,
     validate,
 )
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
-from interaction_streams.stream.codec import ModelCodec
+from interaction_streams.stream.deadletters import DeadLetterSink, raw_record
 from interaction_streams.stream.tables import model_table
 
 log = logging.getLogger(__name__)
@@ -64,9 +60,7 @@ class IngestShell:
             f: self.app.topic(c.ingested_for(f).name, key_serializer="raw", value_serializer="raw")
             for f in FAMILIES
         }
-        self.deadletters = self.app.topic(
-            c["deadletter"].name, key_serializer="raw", value_serializer=ModelCodec(DeadLetter)
-        )
+        self.deadletters = DeadLetterSink(self.app, c, self.metrics)
         self.seen = model_table(
             self.app,
             "ingest-dedup",
@@ -87,14 +81,14 @@ class IngestShell:
     async def _run(self, stream: StreamT[Any]) -> None:
         async for event in stream.events():
             started = time.perf_counter()
-            record = _raw_record(event)
+            record = raw_record(event)
             try:
                 await self._ingest(record)
             except Exception as exc:  # a bug must not stall the partition: dead-letter it
                 log.exception(
                     "ingest failed on %s[%s]@%s", record.topic, record.partition, record.offset
                 )
-                await self._dead_letter(record, Rejected("processing-error", repr(exc)))
+                await self.deadletters.send(record, Rejected("processing-error", repr(exc)))
             self.metrics.processing.labels("ingest").observe(time.perf_counter() - started)
             self.metrics.event_age.labels("ingest").observe(
                 max(0.0, time.time() - record.timestamp_ms / 1000)
@@ -110,7 +104,7 @@ class IngestShell:
         )
         self.metrics.events_in.labels(record.topic, self.metrics.type_label(event_type)).inc()
         if isinstance(outcome, Rejected):
-            await self._dead_letter(record, outcome)
+            await self.deadletters.send(record, outcome)
             return
         now_ms = max(self.clocks.get(record.partition, 0), record.timestamp_ms)
         self.clocks[record.partition] = now_ms
@@ -137,37 +131,3 @@ class IngestShell:
             if current is not None and current.seen_at_ms == seen_at:
                 del self.seen[key.encode()]
         self.metrics.table_entries.labels("ingest-dedup").set(len(self.expiry))
-
-    async def _dead_letter(self, record: RawRecord, rejected: Rejected) -> None:
-        letter = dead_letter(record, rejected, datetime.now(UTC))
-        await self.deadletters.send(key=record.key, value=letter)
-        self.metrics.dead_letters.labels(rejected.reason, record.topic).inc()
-        log.warning(
-            "dead-lettered %s[%s]@%s: %s: %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            rejected.reason,
-            rejected.detail,
-        )
-
-
-def _raw_record(event: EventT[Any]) -> RawRecord:
-    message = event.message
-    raw_headers = message.headers or ()
-    pairs = raw_headers.items() if isinstance(raw_headers, Mapping) else raw_headers
-    return RawRecord(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        timestamp_ms=int(message.timestamp * 1000),
-        key=message.key,
-        value=message.value,
-        headers=tuple((str(k), _as_bytes(v)) for k, v in pairs),
-    )
-
-
-def _as_bytes(value: bytes | str | None) -> bytes:
-    if value is None:
-        return b""
-    return value.encode() if isinstance(value, str) else bytes(value)

@@ -23,10 +23,19 @@ def table_options(settings: Settings) -> dict[str, Any]:
 
 
 def model_table(
-    app: faust.App, name: str, model: type[BaseModel], settings: Settings, **kwargs: Any
+    app: faust.App,
+    name: str,
+    model: type[BaseModel],
+    settings: Settings,
+    key_type: type = bytes,
+    **kwargs: Any,
 ) -> Any:
-    """A table with raw ``bytes`` keys and pydantic values (orjson codec) in its changelog."""
-    table = app.Table(name, key_type=bytes, options=table_options(settings), **kwargs)
+    """A table with pydantic values (orjson codec) in its changelog.
+
+    Keys are raw ``bytes``, or with ``key_type=str`` JSON strings: the encoding of the
+    stage topics, which ``app.table_route`` assumes when it forwards a web request.
+    """
+    table = app.Table(name, key_type=key_type, options=table_options(settings), **kwargs)
     # Faust derives serializers from key_type/value_type; a pydantic model has none,
     # so the codec is set before the store and changelog topic are created (lazily, at start).
     table.value_serializer = ModelCodec(model)  # type: ignore[attr-defined]

@@ -111,9 +111,20 @@ class MessageExchanged(InteractionEvent):
 
 
 class BotHandover(InteractionEvent):
+    """A bot or self-service session hands over to an agent, with the session's context;
+    ``toInteractionId`` names the agent interaction when the platform opens a new one."""
+
     bot_id: str = Field(min_length=1, max_length=128)
     queue: str | None = Field(default=None, max_length=128)
+    to_interaction_id: str | None = Field(default=None, max_length=128)
     context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Related(InteractionEvent):
+    """Links two interactions (a follow-up of an earlier contact, a parent case)."""
+
+    related_interaction_id: str = Field(min_length=1, max_length=128)
+    relationship_type: Literal["handover", "parent", "followUp"]
 
 
 class SelfServiceAction(InteractionEvent):
@@ -193,4 +204,5 @@ CHANNEL_EVENT_TYPES: dict[str, type[InteractionEvent]] = {
     "cim.interaction.csat.recorded": CsatRecorded,
     "cim.interaction.sentiment.scored": SentimentScored,
     "cim.interaction.attachment.added": AttachmentAdded,
+    "cim.interaction.related": Related,
 }

@@ -1,0 +1,1 @@
+"""The interaction aggregate: state, lifecycle, event-time ordering, TMF683 rendering."""

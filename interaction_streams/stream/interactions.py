@@ -1,0 +1,202 @@
+"""The interaction stage: channel events and commands → interactions table → TMF683 events.
+
+Keyed by interaction id. Party identification reads the contact index replica; the
+retention timer sends purge commands through Kafka (Faust writes tables only in streams).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from faust.types import StreamT
+
+from interaction_streams.contract.commands import InteractionCommand, PartyLink
+from interaction_streams.contract.envelope import CloudEvent
+from interaction_streams.contract.errors import InvalidEvent
+from interaction_streams.contract.events.channel import ContactStarted
+from interaction_streams.contract.events.registry import type_payload
+from interaction_streams.contract.party_index import ContactIndexEntry
+from interaction_streams.contract.topics import TopicContract
+from interaction_streams.domain import party
+from interaction_streams.domain.ingest import RawRecord, Rejected
+from interaction_streams.domain.interaction.lifecycle import Stimulus
+from interaction_streams.domain.interaction.stage import (
+    StepResult,
+    due_for_purge,
+    on_erase,
+    on_purge,
+    on_stimulus,
+)
+from interaction_streams.domain.interaction.timeline import Timeline
+from interaction_streams.observability.metrics import Metrics
+from interaction_streams.settings import Settings
+from interaction_streams.stream.codec import ModelCodec
+from interaction_streams.stream.deadletters import DeadLetterSink, raw_record
+from interaction_streams.stream.ingest import stage_key
+from interaction_streams.stream.replica import CompactedReplica
+from interaction_streams.stream.tables import model_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InteractionShell:
+    app: faust.App
+    contract: TopicContract
+    settings: Settings
+    metrics: Metrics
+    contact_index: CompactedReplica[ContactIndexEntry]
+    deadletters: DeadLetterSink
+    clocks: dict[int, int] = field(default_factory=dict)  # partition -> newest event time
+
+    def __post_init__(self) -> None:
+        c = self.contract
+        self.channel_topic = c["ingested-channel"].name
+        self.commands_topic = c["interaction-commands"].name
+        self.source = self.app.topic(
+            self.channel_topic, self.commands_topic, key_serializer="raw", value_serializer="raw"
+        )
+        self.commands = self.app.topic(
+            self.commands_topic,
+            key_serializer="raw",
+            value_serializer=ModelCodec(InteractionCommand),
+        )
+        self.events = self.app.topic(
+            c["party-interaction-events"].name, key_serializer="raw", value_serializer="raw"
+        )
+        self.links = self.app.topic(
+            c["party-links"].name, key_serializer="raw", value_serializer=ModelCodec(PartyLink)
+        )
+        self.table = model_table(
+            self.app,
+            "interactions",
+            Timeline,
+            self.settings,
+            key_type=str,
+            partitions=c["ingested-channel"].partitions,
+            help="every open interaction, and closed ones until their retention passes",
+        )
+        self.lateness_ms = int(self.settings.lateness_seconds * 1000)
+        self.retention_ms = int(self.settings.interaction_retention_seconds * 1000)
+        self.app.agent(self.source, name="interactions")(self._run)
+        self.app.timer(self.settings.sweep_interval_seconds, name="interaction-retention")(
+            self._sweep
+        )
+
+    # ---- the agent ----
+
+    async def _run(self, stream: StreamT[Any]) -> None:
+        await self.contact_index.wait_ready()
+        async for event in stream.events():
+            started = time.perf_counter()
+            record = raw_record(event)
+            try:
+                await self._handle(record)
+            except Exception as exc:  # never stall the partition on a bug
+                log.exception("interaction stage failed on %s@%s", record.topic, record.offset)
+                await self.deadletters.send(record, Rejected("processing-error", repr(exc)))
+            self.metrics.processing.labels("interactions").observe(time.perf_counter() - started)
+
+    async def _handle(self, record: RawRecord) -> None:
+        if record.topic == self.commands_topic:
+            command = InteractionCommand.model_validate_json(record.value or b"")
+            await self._command(command, record.partition)
+            return
+        stim = self._stimulus(record)
+        self._tick(record.partition, stim.time_ms)
+        key = orjson.loads(record.key or b'""')
+        await self._write(key, on_stimulus(self.table.get(key), stim, self.lateness_ms))
+
+    def _stimulus(self, record: RawRecord) -> Stimulus:
+        envelope = CloudEvent.model_validate_json(record.value or b"")
+        try:
+            typed = type_payload(envelope, "channel")
+        except InvalidEvent as exc:  # ingest validated it: only a contract change gets here
+            raise ValueError(exc.detail) from None
+        payload = typed.payload
+        party_id = role = contact_key = None
+        if isinstance(payload, ContactStarted):
+            party_id, role, contact_key = party.resolve(
+                payload.party_id, payload.contact, self._lookup, self.settings.phone_region
+            )
+        return Stimulus(
+            id=envelope.id,
+            type=envelope.type,
+            time_ms=envelope.time_ms,
+            data=typed.canonical().data,
+            party_id=party_id,
+            party_role=role,
+            contact_key=contact_key,
+        )
+
+    def _lookup(self, contact_key: str) -> str | None:
+        entry = self.contact_index.get(contact_key)
+        return entry.party_id if entry else None
+
+    async def _command(self, command: InteractionCommand, partition: int) -> None:
+        key = command.interaction_id
+        at_ms = int(command.time.timestamp() * 1000)
+        current = self.table.get(key)
+        if command.command == "apply" and command.type and command.data is not None:
+            self._tick(partition, at_ms)
+            stim = Stimulus(
+                id=command.command_id, type=command.type, time_ms=at_ms, data=dict(command.data)
+            )
+            await self._write(key, on_stimulus(current, stim, self.lateness_ms))
+        elif command.command == "purge":
+            await self._write(key, on_purge(current, at_ms, self.retention_ms))
+        elif command.command == "erase":
+            await self._write(key, on_erase(current, command.command_id, at_ms))
+
+    async def _write(self, key: str, result: StepResult) -> None:
+        if result.admission == "duplicate":
+            self.metrics.duplicates.labels(self.channel_topic).inc()
+            return
+        if result.timeline is None:
+            if key in self.table:
+                del self.table[key]
+        elif result.admission is not None:
+            self.table[key] = result.timeline
+        if result.admission == "late":
+            self.metrics.late_events.labels("interactions").inc()
+        if result.new_anomalies:
+            self.metrics.anomalies.labels("interactions").inc(result.new_anomalies)
+        for tmf_event in result.events:
+            await self.events.send(key=stage_key(key), value=orjson.dumps(tmf_event))
+            self.metrics.interaction_events.labels(tmf_event["eventType"]).inc()
+        for link in result.links:
+            await self.links.send(key=stage_key(link.party_id), value=link)
+
+    # ---- retention ----
+
+    def _tick(self, partition: int, event_ms: int) -> None:
+        self.clocks[partition] = max(self.clocks.get(partition, 0), event_ms)
+
+    def now_ms(self) -> int:
+        """The stage clock: newest event time, advanced by the wall clock in live mode."""
+        newest = max(self.clocks.values(), default=0)
+        if self.settings.clock == "live":
+            return max(newest, int(time.time() * 1000))
+        return newest
+
+    async def _sweep(self) -> None:
+        if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            return
+        now = self.now_ms()
+        due = [k for k, tl in list(self.table.items()) if due_for_purge(tl, now, self.retention_ms)]
+        moment = datetime.fromtimestamp(now / 1000, tz=UTC)
+        for key in due:
+            command = InteractionCommand(
+                command="purge",
+                command_id=f"purge-{uuid.uuid4()}",
+                interaction_id=key,
+                time=moment,
+            )
+            await self.commands.send(key=stage_key(key), value=command)
