@@ -47,8 +47,10 @@ def _translate(node: Any) -> Any:
         out["properties"] = {**out.get("properties", {}), "@type": {"enum": sorted(mapping)}}
         out["allOf"] = [
             *out.get("allOf", []),
-            *({"if": {"properties": {"@type": {"const": name}}}, "then": {"$ref": ref}}
-              for name, ref in sorted(mapping.items())),
+            *(
+                {"if": {"properties": {"@type": {"const": name}}}, "then": {"$ref": ref}}
+                for name, ref in sorted(mapping.items())
+            ),
         ]
     return out
 
@@ -59,7 +61,8 @@ def _registry(name: str) -> Registry[Any]:
     text = path.read_text()
     document = yaml.safe_load(text)  # JSON is YAML too
     resource = Resource.from_contents(_translate(document), default_specification=DRAFT202012)
-    return Registry().with_resource(f"urn:tmf:{name}", resource)
+    registry: Registry[Any] = Registry().with_resource(f"urn:tmf:{name}", resource)
+    return registry
 
 
 def validator(spec: str, schema_name: str) -> Draft202012Validator:

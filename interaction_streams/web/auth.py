@@ -46,7 +46,9 @@ def parse_tokens(raw: str) -> dict[str, frozenset[str]]:
 class ApiSettings(BaseSettings):
     """Authorisation of the HTTP API; environment variables with prefix ``CIM_API_``."""
 
-    model_config = SettingsConfigDict(env_prefix="CIM_API_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CIM_API_", frozen=True, extra="ignore", hide_input_in_errors=True
+    )
 
     auth: Literal["required", "disabled"] = "required"
     tokens: SecretStr | None = None
