@@ -14,9 +14,12 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from interaction_streams.contract.commands import InteractionCommand, PartyLink
 from interaction_streams.contract.deadletter import DeadLetter
 from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.events.registry import EVENT_TYPES, FAMILIES, Family
+from interaction_streams.contract.party_index import ContactIndexEntry
+from interaction_streams.domain.hub import Subscription
 
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -60,6 +63,10 @@ def all_schemas() -> Iterator[tuple[str, dict[str, Any]]]:
     """(relative path, schema) of every generated schema file."""
     yield "cloudevent.json", model_schema(CloudEvent, "cloudevent.json")
     yield "deadletter.json", model_schema(DeadLetter, "deadletter.json")
+    yield "interaction-command.json", model_schema(InteractionCommand, "interaction-command.json")
+    yield "party-link.json", model_schema(PartyLink, "party-link.json")
+    yield "contact-index-entry.json", model_schema(ContactIndexEntry, "contact-index-entry.json")
+    yield "hub-subscription.json", model_schema(Subscription, "hub-subscription.json")
     for family in FAMILIES:
         yield f"events/{family}.json", family_schema(family)
 
