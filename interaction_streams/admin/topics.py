@@ -10,6 +10,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from interaction_streams.contract.topics import Topic, TopicContract
+from interaction_streams.kafka_options import client_options
 from interaction_streams.settings import KafkaSettings
 
 
@@ -34,21 +35,7 @@ class ApplyReport:
 
 
 def admin_client(kafka: KafkaSettings) -> AIOKafkaAdminClient:
-    options: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap_servers,
-        "security_protocol": kafka.security_protocol,
-        "request_timeout_ms": 30_000,
-    }
-    if kafka.security_protocol.startswith("SASL"):
-        options["sasl_mechanism"] = kafka.sasl_mechanism
-        options["sasl_plain_username"] = kafka.sasl_username
-        options["sasl_plain_password"] = (
-            kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        )
-    context = kafka.ssl_context()
-    if context is not None:
-        options["ssl_context"] = context
-    return AIOKafkaAdminClient(**options)
+    return AIOKafkaAdminClient(**client_options(kafka))
 
 
 async def apply_topics(

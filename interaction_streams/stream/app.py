@@ -12,10 +12,12 @@ from interaction_streams.contract.topics import TopicContract
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink
+from interaction_streams.stream.hub_delivery import HubService, register_hub
 from interaction_streams.stream.ingest import IngestShell
 from interaction_streams.stream.interactions import InteractionShell
 from interaction_streams.stream.parties import PartyShell
 from interaction_streams.stream.replica import CompactedReplica
+from interaction_streams.web.auth import ApiSettings
 from interaction_streams.web.ops import register_ops_views
 
 
@@ -27,6 +29,7 @@ class Worker:
     ingest: IngestShell
     interactions: InteractionShell
     parties: PartyShell
+    hub: HubService
 
 
 def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
@@ -46,8 +49,10 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     ingest = IngestShell(app, contract, settings, metrics)
     interactions = InteractionShell(app, contract, settings, metrics, contact_index, deadletters)
     parties = PartyShell(app, contract, settings, metrics, deadletters)
-    register_ops_views(app, metrics)
-    return Worker(app, contract, metrics, ingest, interactions, parties)
+    api = ApiSettings()
+    hub = register_hub(app, contract, settings.kafka, api, metrics)
+    register_ops_views(app, metrics, readiness=(contact_index.ready, hub.ready))
+    return Worker(app, contract, metrics, ingest, interactions, parties, hub)
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:

@@ -117,6 +117,7 @@ class HubService(Service):
         self.breakers = Breakers(settings.breaker_failures, settings.breaker_cooldown_seconds)
         self._producer: AIOKafkaProducer | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._notifier: Notifier | None = None
         super().__init__(**kwargs)
 
     def on_init_dependencies(self) -> list[CompactedReplica[Subscription]]:
@@ -127,6 +128,7 @@ class HubService(Service):
         await self._producer.start()
         timeout = aiohttp.ClientTimeout(total=self.settings.delivery_timeout_seconds)
         self._session = aiohttp.ClientSession(timeout=timeout)
+        self._notifier = Notifier(self._session, self.settings, self.metrics, self.breakers)
 
     async def on_shutdown(self) -> None:
         if self._session is not None:
@@ -193,15 +195,42 @@ class HubService(Service):
             return
         matching = [s for _, s in self.replica.items() if s.matches(event_type)]
         if matching:
-            await asyncio.gather(*(self._deliver(s, event_type, value) for s in matching))
+            assert self._notifier is not None
+            await self._notifier.notify_all(matching, event_type, value)
 
-    async def _deliver(self, subscription: Subscription, event_type: str, value: bytes) -> None:
+
+class Notifier:
+    """POSTs events to listeners: retries with back-off, and a breaker per subscriber."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: HubSettings,
+        metrics: HubMetrics,
+        breakers: Breakers,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.metrics = metrics
+        self.breakers = breakers
+
+    async def notify_all(
+        self, subscriptions: list[Subscription], event_type: str, value: bytes
+    ) -> list[Outcome]:
+        """Every subscriber at once; returns when each delivery succeeded or was given up."""
+        return list(
+            await asyncio.gather(*(self.notify(s, event_type, value) for s in subscriptions))
+        )
+
+    async def notify(self, subscription: Subscription, event_type: str, value: bytes) -> Outcome:
+        outcome: Outcome
         try:
             outcome = await self._attempts(subscription, event_type, value)
         except Exception:  # a bug must not stop the stream for every subscriber
             log.exception("hub: delivery to subscription %s failed", subscription.id)
             outcome = "failed"
         self.metrics.deliveries.labels(outcome).inc()
+        return outcome
 
     async def _attempts(self, subscription: Subscription, event_type: str, value: bytes) -> Outcome:
         sid = subscription.id
@@ -231,9 +260,8 @@ class HubService(Service):
 
     async def _post(self, url: str, value: bytes) -> int | None:
         """The HTTP status, or None when no answer came (connection error, timeout)."""
-        assert self._session is not None
         try:
-            async with self._session.post(
+            async with self.session.post(
                 url,
                 data=value,
                 headers={"Content-Type": "application/json"},

@@ -27,7 +27,7 @@ V = TypeVar("V")
 ChangeCallback = Callable[[str, V | None, V | None], None]
 
 _POLL_MS = 250
-_METADATA_RETRY_SECONDS = 1.0
+_RETRY_SECONDS = 1.0
 
 
 class CompactedReplica(Service, Generic[V]):
@@ -117,8 +117,7 @@ class CompactedReplica(Service, Generic[V]):
     async def _tail(self) -> None:
         consumer = self._consumer
         assert consumer is not None
-        partitions = await self._assign_all(consumer)
-        ends = await consumer.end_offsets(partitions)
+        partitions, ends = await self._assign_all(consumer)
         log.info("replica of %s: loading %s records at most", self.topic, sum(ends.values()))
         while not self.should_stop:
             try:
@@ -132,7 +131,7 @@ class CompactedReplica(Service, Generic[V]):
                 return
             except KafkaError as exc:  # transient broker trouble: the consumer reconnects
                 log.warning("replica of %s: %r; retrying", self.topic, exc)
-                await self.sleep(_METADATA_RETRY_SECONDS)
+                await self.sleep(_RETRY_SECONDS)
                 continue
             async with self._progress:
                 self._progress.notify_all()
@@ -142,22 +141,28 @@ class CompactedReplica(Service, Generic[V]):
                 self.ready.set()
                 log.info("replica of %s ready: %s keys", self.topic, len(self._data))
 
-    async def _assign_all(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        waited = 0.0
+    async def _assign_all(
+        self, consumer: AIOKafkaConsumer
+    ) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+        """Assign every partition from its beginning; the end offsets to load up to."""
+        attempt = 0
         while True:
-            # aiokafka has no public call that fetches one topic's metadata for a consumer.
-            await consumer._client.force_metadata_update()
-            found = consumer.partitions_for_topic(self.topic)
-            if found:
-                break
-            if waited % 10 == 0:
-                log.warning("replica: topic %s not found; waiting for it", self.topic)
-            await self.sleep(_METADATA_RETRY_SECONDS)
-            waited += _METADATA_RETRY_SECONDS
-        partitions = [TopicPartition(self.topic, p) for p in sorted(found)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        return partitions
+            try:
+                # aiokafka has no public call that fetches one topic's metadata for a consumer.
+                await consumer._client.force_metadata_update()
+                found = consumer.partitions_for_topic(self.topic)
+                if found:
+                    partitions = [TopicPartition(self.topic, p) for p in sorted(found)]
+                    consumer.assign(partitions)
+                    await consumer.seek_to_beginning(*partitions)
+                    return partitions, await consumer.end_offsets(partitions)
+                problem = "not found"
+            except KafkaError as exc:
+                problem = repr(exc)
+            if attempt % 10 == 0:
+                log.warning("replica: topic %s: %s; retrying", self.topic, problem)
+            attempt += 1
+            await self.sleep(_RETRY_SECONDS)
 
     def _apply(self, record: ConsumerRecord[bytes, bytes]) -> None:
         self._positions[record.partition] = record.offset + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -13,18 +15,24 @@ from interaction_streams.observability.metrics import Metrics
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
-def is_ready(app: faust.App) -> bool:
-    """Ready once partitions are assigned and every active table has recovered."""
+def is_ready(app: faust.App, readiness: Iterable[asyncio.Event] = ()) -> bool:
+    """Ready once partitions are assigned, every active table has recovered and every
+    replica (contact index, hub subscriptions) has loaded."""
     recovery = app.tables.recovery  # type: ignore[attr-defined]
     return bool(
         not app.rebalancing
         and not app.in_recovery
         and recovery.completed.is_set()
         and app.consumer.assignment()
+        and all(event.is_set() for event in readiness)
     )
 
 
-def register_ops_views(app: faust.App, metrics: Metrics) -> None:
+def register_ops_views(
+    app: faust.App, metrics: Metrics, readiness: Iterable[asyncio.Event] = ()
+) -> None:
+    readiness = tuple(readiness)
+
     @app.page("/health")
     class Health(View):
         async def get(self, request: Request, **kwargs: Any) -> Response:
@@ -33,7 +41,7 @@ def register_ops_views(app: faust.App, metrics: Metrics) -> None:
     @app.page("/ready")
     class Ready(View):
         async def get(self, request: Request, **kwargs: Any) -> Response:
-            ready = is_ready(app)
+            ready = is_ready(app, readiness)
             return self.json(
                 {"status": "ready" if ready else "recovering"}, status=200 if ready else 503
             )
