@@ -6,6 +6,7 @@ import asyncio
 import base64
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -23,7 +24,8 @@ from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
 from interaction_streams.settings import KafkaSettings
 
-console = Console()
+# Wide enough for the tables when the output is not a terminal (CI logs, pipes).
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 def sample_records() -> dict[str, list[Record]]:
@@ -44,6 +46,13 @@ def sample_records() -> dict[str, list[Record]]:
 
     offered = ev("cim.voice.offered", {**call, "contact": {"phone": "+44 20 7946 0018"}}, 1)
     return {
+        "customer-profile": [
+            ev(
+                "cim.customer.profile.updated",
+                {"partyId": "party-42", "tier": "gold", "phones": ["+442079460018"]},
+                10,
+            ),
+        ],
         "channel-events": [
             offered,
             ev("cim.voice.ivr.started", call, 2),
@@ -54,6 +63,11 @@ def sample_records() -> dict[str, list[Record]]:
             ev("cim.chat.started", {**chat, "contact": {"email": "ada@example.com"}}, 6),
             (b"chat-2001", b"{this is not json", []),  # malformed: dead-lettered
             ev("cim.interaction.ended", {**call, "endedBy": "customer"}, 7),
+            ev(
+                "cim.interaction.wrapup.completed",
+                {**call, "agentId": "agent-7", "wrapUpCode": "paid"},
+                12,
+            ),
         ],
         "agent-events": [
             ev(
@@ -69,13 +83,6 @@ def sample_records() -> dict[str, list[Record]]:
         ],
         "business-events": [
             ev("cim.business.payment.overdue", {"partyId": "party-42", "daysOverdue": 12}, 9),
-        ],
-        "customer-profile": [
-            ev(
-                "cim.customer.profile.updated",
-                {"partyId": "party-42", "tier": "gold", "phones": ["+442079460018"]},
-                10,
-            ),
         ],
         "channel-health": [
             ev(
@@ -118,7 +125,9 @@ def run_demo(bootstrap: str | None = None) -> int:
             contract = TopicContract.load(prefix=prefix)
             report = asyncio.run(apply_topics(contract, KafkaSettings(bootstrap_servers=address)))
             console.print(f"Topics: {len(report.created)} created, {len(report.unchanged)} present")
-            worker = WorkerProcess(address, "cim-demo", prefix, workdir / "worker")
+            worker = WorkerProcess(
+                address, "cim-demo", prefix, workdir / "worker", extra_env={"CIM_CLOCK": "event"}
+            )
             with console.status("Starting a worker and waiting until it is ready..."):
                 started = time.monotonic()
                 worker.start()
@@ -139,6 +148,8 @@ async def _exchange(address: str, contract: TopicContract, worker: WorkerProcess
     sent = 0
     for topic_id, records in samples.items():
         sent += await produce(address, contract[topic_id].name, records)
+        if topic_id == "customer-profile":  # let the contact index learn the caller first
+            await read_topic(address, contract["contact-index"].name, 1, 0.5, 20)
     console.print(f"Sent {sent} records (one malformed, one duplicate)")
     expected_out = sent - 2
     table = Table(title="Accepted, de-duplicated and re-keyed for the next stage")
@@ -168,6 +179,7 @@ async def _exchange(address: str, contract: TopicContract, worker: WorkerProcess
             repr(original),
         )
     console.print(dead)
+    console.print(await _interactions_table(address, contract))
     _status, body = worker.get("/metrics")
     interesting = [
         line
@@ -182,3 +194,39 @@ async def _exchange(address: str, contract: TopicContract, worker: WorkerProcess
         f"{len(letters)} dead-lettered"
     )
     return 0 if ok else 1
+
+
+async def _interactions_table(address: str, contract: TopicContract) -> Table:
+    """The PartyInteractions as the last TMF683 event of each one describes them."""
+    events = await read_topic(address, contract["party-interaction-events"].name, 1, 1.5, 20)
+    latest: dict[str, dict[str, object]] = {}
+    counts: dict[str, int] = {}
+    for r in events:
+        body = orjson.loads(r.value or b"{}")
+        resource = body["event"]["partyInteraction"]
+        latest[resource["id"]] = resource
+        counts[resource["id"]] = counts.get(resource["id"], 0) + 1
+    table = Table(title="PartyInteractions (TMF683), from cim.party-interaction.events.v1")
+    for column in ("id", "channel", "status / subStatus", "parties", "timing", "events"):
+        table.add_column(column)
+    for interaction_id, r in sorted(latest.items()):
+        channel = r["relatedChannel"][0]["channel"]["id"]  # type: ignore[index]
+        parties = ", ".join(
+            f"{p['partyOrPartyRole']['id']} ({p['role']})"
+            for p in r["relatedParty"]  # type: ignore[attr-defined]
+        )
+        timing = r["timing"]
+        spent = " ".join(
+            f"{k.removesuffix('Ms')} {v / 1000:g}s"
+            for k, v in timing.items()  # type: ignore[attr-defined]
+            if k.endswith("Ms") and v
+        )
+        table.add_row(
+            interaction_id,
+            str(channel),
+            f"{r['status']} / {r['subStatus']}",
+            parties,
+            spent,
+            str(counts[interaction_id]),
+        )
+    return table

@@ -16,4 +16,5 @@ def test_demo_shows_the_sample_flowing_the_dead_letter_and_the_dropped_duplicate
     shown = capsys.readouterr().out
     assert "Dead letters" in shown and "unreadable" in shown
     assert 'cim_duplicates_dropped_total{topic="' in shown
-    assert "13 in, 11 accepted, 1 duplicate dropped, 1 dead-lettered" in shown
+    assert "party-42 (customer)" in shown and "completed / closed" in shown
+    assert "14 in, 12 accepted, 1 duplicate dropped, 1 dead-lettered" in shown
