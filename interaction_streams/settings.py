@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     clock: Literal["live", "event"] = Field(
         default="live", description="live: the wall clock also advances timers; event: only events"
     )
+    context_policy: Path | None = Field(
+        default=None, description="YAML file of the customer-context policy (windows, repeat...)"
+    )
     phone_region: str = Field(default="GB", min_length=2, max_length=2)
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"

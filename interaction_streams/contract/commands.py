@@ -1,6 +1,5 @@
 """Commands to the interaction stage that do not come from a channel (topic
-``cim.interaction.commands.v1``, keyed by interaction id), and party links
-(topic ``cim.party.links.v1``, keyed by party id)."""
+``cim.interaction.commands.v1``, keyed by interaction id)."""
 
 from __future__ import annotations
 
@@ -64,11 +63,3 @@ class InteractionCommand(WireModel):
     time: AwareDatetime
     type: str | None = None
     data: dict[str, object] | None = None
-
-
-class PartyLink(WireModel):
-    """Interaction ``interaction_id`` now belongs (or no longer belongs) to ``party_id``."""
-
-    party_id: str
-    interaction_id: str
-    linked: bool

@@ -14,7 +14,13 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from interaction_streams.contract.commands import InteractionCommand, PartyLink
+from interaction_streams.contract.commands import InteractionCommand
+from interaction_streams.contract.customer import (
+    AreaCommand,
+    ContextSnapshot,
+    CustomerCommand,
+    MomentEvent,
+)
 from interaction_streams.contract.deadletter import DeadLetter
 from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.events.registry import EVENT_TYPES, FAMILIES, Family
@@ -64,7 +70,10 @@ def all_schemas() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "cloudevent.json", model_schema(CloudEvent, "cloudevent.json")
     yield "deadletter.json", model_schema(DeadLetter, "deadletter.json")
     yield "interaction-command.json", model_schema(InteractionCommand, "interaction-command.json")
-    yield "party-link.json", model_schema(PartyLink, "party-link.json")
+    yield "customer-command.json", model_schema(CustomerCommand, "customer-command.json")
+    yield "area-command.json", model_schema(AreaCommand, "area-command.json")
+    yield "customer-context.json", model_schema(ContextSnapshot, "customer-context.json")
+    yield "customer-moment.json", model_schema(MomentEvent, "customer-moment.json")
     yield "contact-index-entry.json", model_schema(ContactIndexEntry, "contact-index-entry.json")
     yield "hub-subscription.json", model_schema(Subscription, "hub-subscription.json")
     for family in FAMILIES:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 import phonenumbers
 
-from interaction_streams.contract.base import WireModel
 from interaction_streams.contract.events.channel import Contact
 from interaction_streams.contract.events.profile import CustomerProfile
 
@@ -85,48 +83,3 @@ def resolve(
     if first_key:
         return prospect_id(first_key), "prospect", first_key
     return None, None, None
-
-
-MAX_LINKED_INTERACTIONS = 1000  # the newest ids a party keeps, for erasure
-
-
-class PartyRecord(WireModel):
-    """What the party stage keeps per party: its index keys and its interactions."""
-
-    contact_keys: tuple[str, ...] = ()
-    interaction_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PartyStep:
-    record: PartyRecord | None  # None: remove the party
-    index_set: tuple[str, ...] = ()  # contact keys that now point to this party
-    index_removed: tuple[str, ...] = ()  # contact keys that no longer do
-    erase: tuple[str, ...] = ()  # interactions to erase
-
-
-def on_profile(
-    record: PartyRecord | None, profile: CustomerProfile, region: str = DEFAULT_REGION
-) -> PartyStep:
-    old = set(record.contact_keys) if record else set()
-    new = profile_keys(profile, region)
-    kept = record or PartyRecord()
-    return PartyStep(
-        kept.model_copy(update={"contact_keys": tuple(sorted(new))}),
-        index_set=tuple(sorted(new)),  # all of them: re-sending is harmless on a compacted topic
-        index_removed=tuple(sorted(old - new)),
-    )
-
-
-def on_erasure(record: PartyRecord | None) -> PartyStep:
-    if record is None:
-        return PartyStep(None)
-    return PartyStep(None, index_removed=record.contact_keys, erase=record.interaction_ids)
-
-
-def on_link(record: PartyRecord | None, interaction_id: str, linked: bool) -> PartyRecord:
-    current = record or PartyRecord()
-    ids = tuple(i for i in current.interaction_ids if i != interaction_id)
-    if linked:
-        ids = (*ids, interaction_id)[-MAX_LINKED_INTERACTIONS:]
-    return current.model_copy(update={"interaction_ids": ids})

@@ -68,6 +68,23 @@ class Metrics:
             ["event_type"],
             registry=r,
         )
+        self.moments = Counter(
+            "cim_business_moments_total",
+            "Business moments started or ended, by moment.",
+            ["moment", "state"],
+            registry=r,
+        )
+        self.snapshots = Counter(
+            "cim_context_snapshots_total",
+            "Customer-context snapshots published (after debouncing).",
+            registry=r,
+        )
+        self.incident_fanout = Histogram(
+            "cim_incident_fanout_customers",
+            "Customers an area incident reached.",
+            buckets=(0, 1, 10, 100, 1000, 10_000, 100_000),
+            registry=r,
+        )
         self.table_entries = Gauge(
             "cim_table_entries",
             "Entries in a table on this worker's active partitions.",

@@ -9,16 +9,19 @@ import faust
 
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
+from interaction_streams.domain.context.policy import load_policy
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
+from interaction_streams.stream.areas import AreaShell
+from interaction_streams.stream.customers import CustomerShell
 from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.hub_delivery import HubService, register_hub
 from interaction_streams.stream.ingest import IngestShell
 from interaction_streams.stream.interactions import InteractionShell
-from interaction_streams.stream.parties import PartyShell
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.web.auth import ApiSettings
 from interaction_streams.web.ops import register_ops_views
+from interaction_streams.web.tmf683_api import register_tmf683_api
 
 
 @dataclass
@@ -28,7 +31,8 @@ class Worker:
     metrics: Metrics
     ingest: IngestShell
     interactions: InteractionShell
-    parties: PartyShell
+    customers: CustomerShell
+    areas: AreaShell
     hub: HubService
 
 
@@ -48,11 +52,14 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     app.add_dependency(contact_index)
     ingest = IngestShell(app, contract, settings, metrics)
     interactions = InteractionShell(app, contract, settings, metrics, contact_index, deadletters)
-    parties = PartyShell(app, contract, settings, metrics, deadletters)
+    policy = load_policy(settings.context_policy)
+    customers = CustomerShell(app, contract, settings, metrics, deadletters, policy)
+    areas = AreaShell(app, contract, settings, metrics, deadletters)
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
+    register_tmf683_api(app, interactions, api)
     register_ops_views(app, metrics, readiness=(contact_index.ready, hub.ready))
-    return Worker(app, contract, metrics, ingest, interactions, parties, hub)
+    return Worker(app, contract, metrics, ingest, interactions, customers, areas, hub)
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:

@@ -17,7 +17,8 @@ import faust
 import orjson
 from faust.types import StreamT
 
-from interaction_streams.contract.commands import InteractionCommand, PartyLink
+from interaction_streams.contract.commands import InteractionCommand
+from interaction_streams.contract.customer import CustomerCommand
 from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.errors import InvalidEvent
 from interaction_streams.contract.events.channel import ContactStarted
@@ -71,8 +72,10 @@ class InteractionShell:
         self.events = self.app.topic(
             c["party-interaction-events"].name, key_serializer="raw", value_serializer="raw"
         )
-        self.links = self.app.topic(
-            c["party-links"].name, key_serializer="raw", value_serializer=ModelCodec(PartyLink)
+        self.customers = self.app.topic(
+            c["customer-commands"].name,
+            key_serializer="raw",
+            value_serializer=ModelCodec(CustomerCommand),
         )
         self.table = model_table(
             self.app,
@@ -171,8 +174,15 @@ class InteractionShell:
         for tmf_event in result.events:
             await self.events.send(key=stage_key(key), value=orjson.dumps(tmf_event))
             self.metrics.interaction_events.labels(tmf_event["eventType"]).inc()
-        for link in result.links:
-            await self.links.send(key=stage_key(link.party_id), value=link)
+        for fact in result.facts:
+            command = CustomerCommand(
+                command="fact" if fact.fact else "unlink",
+                party_id=fact.party_id,
+                time=datetime.fromtimestamp(self.now_ms() / 1000, tz=UTC),
+                fact=fact.fact,
+                interaction_id=fact.interaction_id,
+            )
+            await self.customers.send(key=stage_key(fact.party_id), value=command)
 
     # ---- retention ----
 

@@ -217,6 +217,10 @@ class _Unavailable(Exception):
     """The answer cannot be complete now (rebalance, recovery, a worker not answering)."""
 
 
+def _why(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -290,6 +294,10 @@ class Tmf683Api:
         applied = command_id is not None and _applied(timeline, command_id)
         return timeline.current, applied
 
+    def _partition_of(self, key: str) -> int:
+        tp = self.app.producer.key_partition(self._changelog_topic(), stage_key(key))
+        return int(tp.partition)
+
     async def local_part(
         self, query: q.ListQuery, needed: int
     ) -> tuple[int, list[dict[str, Any]], frozenset[int]]:
@@ -297,13 +305,18 @@ class Tmf683Api:
         if not self.serving():
             raise _Unavailable("this worker is recovering its partitions")
         before = self.active_partitions()
+        # rocksdb:// iterates the active partitions only; memory:// also keeps keys of
+        # standby and revoked partitions, which another worker answers for.
+        owned = self._partition_of if self.shell.settings.store == "memory://" else None
         matching: list[Interaction] = []
         try:
-            for n, timeline in enumerate(self.shell.table.values()):
+            for n, (key, timeline) in enumerate(self.shell.table.items()):
                 if n % 500 == 499:
                     await asyncio.sleep(0)  # let the worker breathe on big tables
                 current = timeline.current
-                if current is not None and query.filters.matches(current):
+                if current is None or not query.filters.matches(current):
+                    continue
+                if owned is None or owned(key) in before:
                     matching.append(current)
         except RuntimeError as exc:  # the store changed under the iteration (rebalance)
             raise _Unavailable(f"the partitions moved while listing ({exc})") from None
@@ -365,7 +378,7 @@ class Tmf683Api:
                     raise _Unavailable(f"the owner {owner} answered {response.status}")
                 body = orjson.loads(await response.read())
         except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
-            raise _Unavailable(f"the owner {owner} did not answer ({exc!r})") from None
+            raise _Unavailable(f"the owner {owner} did not answer ({_why(exc)})") from None
         return body.get("partyInteraction"), bool(body.get("applied"))
 
     async def _peer_part(
@@ -385,7 +398,7 @@ class Tmf683Api:
                 raw = response.headers.get(PARTITIONS_HEADER, "")
                 partitions = frozenset(int(p) for p in raw.split(",") if p)
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
-            raise _Unavailable(f"the worker {peer} did not answer ({exc!r})") from None
+            raise _Unavailable(f"the worker {peer} did not answer ({_why(exc)})") from None
         return total, items, partitions
 
     async def list_all(self, request: Request, query: q.ListQuery) -> q.Page:
@@ -504,7 +517,8 @@ def register_tmf683_api(
                             f"the partyInteraction {interaction_id!r} already exists",
                         )
                 start = wanted.interaction_date.start_date_time if wanted.interaction_date else None
-                at_ms = _ms(start) if start is not None else service.now_ms()
+                moment = _moment(_ms(start) if start is not None else service.now_ms())
+                at_ms = _ms(moment)  # as the stage reads the command's time
                 command_id = str(uuid.uuid4())
                 data = wanted.command_data(interaction_id).model_dump(mode="json", by_alias=True)
                 # The resource the stage will build: the same pure step on the same input.
@@ -518,7 +532,7 @@ def register_tmf683_api(
                         data=data,
                         interaction_id=interaction_id,
                         command_id=command_id,
-                        time=_moment(at_ms),
+                        time=moment,
                     )
                 )
             except (_BadRequest, _Unavailable) as exc:
@@ -560,7 +574,7 @@ def register_tmf683_api(
             except ServiceUnavailable:  # no owner known for the key's partition
                 return _error(self, _Unavailable("the owner of this interaction is not known now"))
             except (aiohttp.ClientError, TimeoutError) as exc:
-                return _error(self, _Unavailable(f"the owner did not answer ({exc!r})"))
+                return _error(self, _Unavailable(f"the owner did not answer ({_why(exc)})"))
             return response
 
         async def patch(self, request: Request, **kwargs: Any) -> Response:
@@ -590,6 +604,14 @@ def register_tmf683_api(
                 current, _ = await service.fetch(interaction_id)
                 if current is None:
                     return _not_found(self, interaction_id)
+                if change.status == "inProgress" and current.get("subStatus") == "closed":
+                    return tmf_error(
+                        self,
+                        409,
+                        "conflict",
+                        "Conflict",
+                        f"the partyInteraction is {current['status']}: it cannot be reopened",
+                    )
                 # After everything known of the interaction: a patch changes what is there.
                 at_ms = max(service.now_ms(), _last_update_ms(current) + 1)
                 command_id = str(uuid.uuid4())
@@ -609,6 +631,7 @@ def register_tmf683_api(
             fields = _fields(request)
             deadline = time.monotonic() + service.timeouts.patch_wait_seconds
             last = current
+            delay = 0.01  # 10, 20, 40 ms ... then every poll_seconds: the stage is quick
             while time.monotonic() < deadline:
                 try:
                     seen, applied = await service.fetch(interaction_id, command_id)
@@ -618,7 +641,8 @@ def register_tmf683_api(
                     last = seen
                 if applied and seen is not None:
                     return self.json(q.project(seen, fields))
-                await asyncio.sleep(service.timeouts.poll_seconds)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, service.timeouts.poll_seconds)
             return self.json(q.project(last, fields), status=202)
 
     app.page(f"{BASE_PATH}/partyInteraction", name="tmf683-party-interactions")(PartyInteractions)

@@ -256,7 +256,14 @@ def test_retrieve_list_create_and_patch_on_one_worker(
     assert own_id.body["status"] == "completed"
     wait_for("api-1", lambda: call(worker, "GET", f"{ITEMS}/api-1").status == 200)
     assert call(worker, "POST", ITEMS, create_body(id="api-1"), token=TOKEN).status == 409
-    assert set(wait_listed(worker, 5).ids()[-2:]) == {"api-1", new["id"]}
+    undated = create_body(id="api-now")
+    del undated["interactionDate"]
+    now = call(worker, "POST", ITEMS, undated, token=TOKEN)
+    assert now.status == 201, now
+    assert now.body == wait_for(  # created "now", to the millisecond the stage reads
+        "api-now", lambda: (a := call(worker, "GET", f"{ITEMS}/api-now")).status == 200 and a.body
+    )
+    assert set(wait_listed(worker, 6).ids()[-3:-1]) == {"api-1", new["id"]}
 
     no_direction = create_body()
     del no_direction["direction"]
@@ -290,6 +297,8 @@ def test_retrieve_list_create_and_patch_on_one_worker(
     )
     assert closed.status == 200 and closed.body["status"] == "completed", closed
     assert set(closed.body) == {"@type", "id", "href", "status"}
+    reopen = call(worker, "PATCH", f"{ITEMS}/call-a", {"status": "inProgress"}, token=TOKEN)
+    assert reopen.status == 409 and reopen.body["@type"] == "Error", reopen
     for frozen in ({"direction": "outbound"}, {"id": "x"}, {"creationDate": at(1)}):
         refused = call(worker, "PATCH", f"{ITEMS}/call-a", frozen, token=TOKEN)
         assert refused.status == 400, refused
@@ -360,3 +369,14 @@ def test_two_workers_forward_retrievals_and_merge_lists(
         lambda: call(w1, "GET", created.body["href"]).status == 200,
     )
     assert wait_listed(w1, len(names) + 1).headers["X-Total-Count"] == str(len(names) + 1)
+
+    # a worker that does not answer makes the list 503, never a partial list; once its
+    # partitions moved to the survivor, everything is listed again
+    w2.kill()
+    cut = listing(w1)
+    assert cut.status == 503, cut
+    assert cut.body["@type"] == "Error" and cut.headers["Retry-After"] == "1"
+    lost = call(w1, "GET", f"{ITEMS}/{remote}")
+    assert lost.status == 503 and lost.body["@type"] == "Error", lost
+    assert wait_listed(w1, len(names) + 1).headers["X-Total-Count"] == str(len(names) + 1)
+    assert call(w1, "GET", f"{ITEMS}/{remote}").body["reason"] == "moved"

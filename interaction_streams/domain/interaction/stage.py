@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from interaction_streams.contract.commands import PartyLink
+from interaction_streams.contract.customer import InteractionFact
 from interaction_streams.domain.interaction import tmf683
 from interaction_streams.domain.interaction.lifecycle import Stimulus
 from interaction_streams.domain.interaction.model import Interaction
@@ -13,11 +13,21 @@ from interaction_streams.domain.interaction.timeline import Admission, Timeline,
 
 
 @dataclass(frozen=True)
+class PartyFact:
+    """What the customer stage learns: ``fact`` about the party's interaction, or, without
+    a fact, that the interaction no longer belongs to the party."""
+
+    party_id: str
+    interaction_id: str
+    fact: InteractionFact | None
+
+
+@dataclass(frozen=True)
 class StepResult:
     timeline: Timeline | None  # None: remove the interaction from the table
     admission: Admission | None
     events: list[dict[str, Any]] = field(default_factory=list)  # TMF683 events, in order
-    links: list[PartyLink] = field(default_factory=list)
+    facts: list[PartyFact] = field(default_factory=list)  # for the customer stage
     new_anomalies: int = 0
 
 
@@ -26,14 +36,37 @@ def _customer(i: Interaction | None) -> str | None:
     return c.party_id if c is not None else None
 
 
-def _links(before: Interaction | None, after: Interaction | None) -> list[PartyLink]:
+def fact_of(i: Interaction) -> InteractionFact:
+    def last_score(item_type: str) -> float | None:
+        scores = [item.value.get("score") for item in i.items if item.item_type == item_type]
+        return scores[-1] if scores else None
+
+    csat = last_score("survey")
+    return InteractionFact(
+        interaction_id=i.id,
+        channel=i.channel,
+        direction=i.direction,
+        reason=i.reason,
+        status=i.status,
+        opened_ms=i.created_ms,
+        closed_ms=i.ended_ms,
+        handle_ms=i.timings.handle_ms,
+        with_agent=any(p.role == "agent" for p in i.participants),
+        abandoned=i.status_reason == "abandoned",
+        csat=int(csat) if csat is not None else None,
+        sentiment=last_score("sentiment"),
+    )
+
+
+def _facts(before: Interaction | None, after: Interaction | None) -> list[PartyFact]:
     old, new = _customer(before), _customer(after)
-    if old == new:
-        return []
-    interaction_id = (after or before).id  # type: ignore[union-attr]
-    out = [PartyLink(party_id=old, interaction_id=interaction_id, linked=False)] if old else []
-    if new:
-        out.append(PartyLink(party_id=new, interaction_id=interaction_id, linked=True))
+    out = []
+    if old and old != new:
+        out.append(PartyFact(old, (before or after).id, None))  # type: ignore[union-attr]
+    if new and after is not None:
+        fact = fact_of(after)
+        if new != old or before is None or fact_of(before) != fact:
+            out.append(PartyFact(new, after.id, fact))
     return out
 
 
@@ -48,7 +81,7 @@ def on_stimulus(timeline: Timeline | None, stim: Stimulus, lateness_ms: int) -> 
         updated,
         admission,
         tmf683.changes(before, after, stim.id, stim.time_ms),
-        _links(before, after),
+        _facts(before, after),
         max(0, anomalies),
     )
 
@@ -58,7 +91,7 @@ def on_purge(timeline: Timeline | None, now_ms: int, retention_ms: int) -> StepR
     current = timeline.current if timeline else None
     if current is None or current.ended_ms is None or now_ms < current.ended_ms + retention_ms:
         return StepResult(timeline, None)
-    return StepResult(None, None, links=_links(current, None))
+    return StepResult(None, None, facts=_facts(current, None))
 
 
 def on_erase(timeline: Timeline | None, command_id: str, now_ms: int) -> StepResult:
@@ -67,7 +100,7 @@ def on_erase(timeline: Timeline | None, command_id: str, now_ms: int) -> StepRes
     if current is None:
         return StepResult(timeline, None)
     return StepResult(
-        None, None, tmf683.changes(current, None, command_id, now_ms), _links(current, None)
+        None, None, tmf683.changes(current, None, command_id, now_ms), _facts(current, None)
     )
 
 
