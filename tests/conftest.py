@@ -19,8 +19,6 @@ from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import WorkerProcess
 from interaction_streams.settings import KafkaSettings
 
-SPECS_DIR = Path(os.environ.get("CIM_SPECS_DIR", Path(__file__).parents[2] / "shared" / "specs"))
-
 
 def _docker_answers() -> bool:
     try:

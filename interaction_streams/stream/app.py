@@ -20,6 +20,7 @@ from interaction_streams.stream.ingest import IngestShell
 from interaction_streams.stream.interactions import InteractionShell
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.web.auth import ApiSettings
+from interaction_streams.web.context_api import register_context_api
 from interaction_streams.web.ops import register_ops_views
 from interaction_streams.web.tmf683_api import register_tmf683_api
 
@@ -58,6 +59,7 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)
+    register_context_api(app, customers)
     register_ops_views(app, metrics, readiness=(contact_index.ready, hub.ready))
     return Worker(app, contract, metrics, ingest, interactions, customers, areas, hub)
 
