@@ -9,6 +9,7 @@ import random
 from collections import defaultdict
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 
@@ -16,6 +17,7 @@ from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.party import prospect_id
 from interaction_streams.harness import cloud_event, produce, read_topic
 from tests.conftest import WorkerFactory
+from tests.integration.test_hub import Listener
 from tests.scenarios import CUSTOMER, CUSTOMER_PHONE, SCENARIOS, records
 from tests.tmf import TMF683, assert_valid
 
@@ -176,3 +178,36 @@ def test_disorder_within_the_lateness_bound_and_duplicates_end_in_the_same_inter
         assert sequence[0]["eventType"] == C
         assert len({e["eventId"] for e in sequence}) == len(sequence)  # nothing emitted twice
     assert_final_interactions({k: v[-1]["event"]["partyInteraction"] for k, v in events.items()})
+
+
+def test_hub_listener_receives_exactly_the_filtered_events_of_real_contacts(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory
+) -> None:
+    worker = worker_factory(cim_api_tokens="hub-token=hub:write")
+    asyncio.run(_hub_scenario(kafka_bootstrap, topics, worker.url))
+
+
+async def _hub_scenario(bootstrap: str, topics: TopicContract, base: str) -> None:
+    listener = Listener()
+    runner = await listener.serve()
+    auth = {"Authorization": "Bearer hub-token"}
+    try:
+        async with aiohttp.ClientSession(base) as http:
+            for who, query in (("status", f"eventType={S}"), ("all", None)):
+                body = {"callback": listener.url(who), **({"query": query} if query else {})}
+                async with http.post("/hub", json=body, headers=auth) as response:
+                    assert response.status == 201, await response.text()
+        for name, steps in SCENARIOS.items():
+            await produce(bootstrap, topics["channel-events"].name, records(name, steps))
+        total = sum(len(v) for v in EXPECTED_SEQUENCE.values())
+        published = await tmf_events(bootstrap, topics, total)
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(listener.got("all")) < total:  # the unfiltered one: everything delivered
+            assert asyncio.get_running_loop().time() < deadline, len(listener.got("all"))
+            await asyncio.sleep(0.1)
+        wanted = {e["eventId"] for v in published.values() for e in v if e["eventType"] == S}
+        got = [orjson.loads(body) for _, body in listener.got("status")]
+        assert sorted(e["eventId"] for e in got) == sorted(wanted)  # each exactly once
+        assert {name for name, _ in listener.got("status")} == {"partyInteractionStatusChangeEvent"}
+    finally:
+        await runner.cleanup()
