@@ -25,7 +25,6 @@ from interaction_streams.contract.events.registry import Family, type_payload
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.context import stage
-from interaction_streams.domain.context.accumulate import should_publish
 from interaction_streams.domain.context.model import CustomerContext
 from interaction_streams.domain.context.policy import ContextPolicy
 from interaction_streams.domain.ingest import RawRecord, Rejected
@@ -48,6 +47,9 @@ class CustomerShell:
     deadletters: DeadLetterSink
     policy: ContextPolicy
     clocks: dict[int, int] = field(default_factory=dict)
+    # Contexts whose snapshot debouncing held back: party id -> when it may go out. In
+    # memory, rebuilt from the table after each recovery, so the timer never scans it all.
+    held_back: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -80,6 +82,7 @@ class CustomerShell:
             partitions=c["ingested-profile"].partitions,
             help="the context of each customer, keyed by party id",
         )
+        self.table.on_recover(self._rebuild_held_back)
         self.app.agent(self.source, name="customers")(self._run)
         self.app.timer(self.settings.sweep_interval_seconds, name="context-snapshots")(self._sweep)
 
@@ -150,8 +153,10 @@ class CustomerShell:
             if step.context is None:
                 if key in self.table:
                     del self.table[key]
+                self.held_back.pop(key, None)
             else:
                 self.table[key] = step.context
+                self._note_held_back(key, step.context)
         entry = orjson.dumps(ContactIndexEntry(party_id=key).model_dump(by_alias=True))
         for contact in step.index_set:
             await self.index.send(key=stage_key(contact), value=entry)
@@ -198,16 +203,28 @@ class CustomerShell:
             return max(newest, int(time.time() * 1000))
         return newest
 
+    def _note_held_back(self, key: str, ctx: CustomerContext) -> None:
+        if ctx.dirty:
+            interval_ms = int(self.policy.snapshot_interval_seconds * 1000)
+            self.held_back[key] = (ctx.published_ms or 0) + interval_ms
+        else:
+            self.held_back.pop(key, None)
+
+    async def _rebuild_held_back(self) -> None:
+        self.held_back.clear()
+        for key, ctx in self.table.items():
+            self._note_held_back(key, ctx)
+
     async def _sweep(self) -> None:
         """Ask for the snapshots that debouncing held back (through Kafka: timers cannot
-        write tables)."""
+        write tables); the agent re-checks each one."""
         recovery = self.app.tables.recovery  # type: ignore[attr-defined]
         if self.app.rebalancing or not recovery.completed.is_set():
             return
         now = self.now_ms()
         moment = datetime.fromtimestamp(now / 1000, tz=UTC)
-        for key, ctx in list(self.table.items()):
-            if should_publish(ctx, now, self.policy):
+        for key, due in list(self.held_back.items()):
+            if due <= now:
                 await self.commands.send(
                     key=stage_key(key),
                     value=CustomerCommand(command="flush", party_id=key, time=moment),

@@ -30,7 +30,6 @@ from interaction_streams.domain.ingest import RawRecord, Rejected
 from interaction_streams.domain.interaction.lifecycle import Stimulus
 from interaction_streams.domain.interaction.stage import (
     StepResult,
-    due_for_purge,
     on_erase,
     on_purge,
     on_stimulus,
@@ -56,6 +55,9 @@ class InteractionShell:
     contact_index: CompactedReplica[ContactIndexEntry]
     deadletters: DeadLetterSink
     clocks: dict[int, int] = field(default_factory=dict)  # partition -> newest event time
+    # Closed interactions: id -> end time. In memory, rebuilt from the table after each
+    # recovery, so the retention timer never scans the whole table.
+    closed: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -88,6 +90,7 @@ class InteractionShell:
         )
         self.lateness_ms = int(self.settings.lateness_seconds * 1000)
         self.retention_ms = int(self.settings.interaction_retention_seconds * 1000)
+        self.table.on_recover(self._rebuild_closed)
         self.app.agent(self.source, name="interactions")(self._run)
         self.app.timer(self.settings.sweep_interval_seconds, name="interaction-retention")(
             self._sweep
@@ -165,8 +168,10 @@ class InteractionShell:
         if result.timeline is None:
             if key in self.table:
                 del self.table[key]
+            self.closed.pop(key, None)
         elif result.admission is not None:
             self.table[key] = result.timeline
+            self._note_closed(key, result.timeline)
         if result.admission == "late":
             self.metrics.late_events.labels("interactions").inc()
         if result.new_anomalies:
@@ -196,11 +201,23 @@ class InteractionShell:
             return max(newest, int(time.time() * 1000))
         return newest
 
+    def _note_closed(self, key: str, timeline: Timeline) -> None:
+        current = timeline.current
+        if current is not None and current.ended_ms is not None:
+            self.closed[key] = current.ended_ms
+        else:
+            self.closed.pop(key, None)
+
+    async def _rebuild_closed(self) -> None:
+        self.closed.clear()
+        for key, timeline in self.table.items():
+            self._note_closed(key, timeline)
+
     async def _sweep(self) -> None:
         if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
             return
         now = self.now_ms()
-        due = [k for k, tl in list(self.table.items()) if due_for_purge(tl, now, self.retention_ms)]
+        due = [k for k, ended in list(self.closed.items()) if now >= ended + self.retention_ms]
         moment = datetime.fromtimestamp(now / 1000, tz=UTC)
         for key in due:
             command = InteractionCommand(

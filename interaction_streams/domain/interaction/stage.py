@@ -102,10 +102,3 @@ def on_erase(timeline: Timeline | None, command_id: str, now_ms: int) -> StepRes
     return StepResult(
         None, None, tmf683.changes(current, None, command_id, now_ms), _facts(current, None)
     )
-
-
-def due_for_purge(timeline: Timeline, now_ms: int, retention_ms: int) -> bool:
-    current = timeline.current
-    return bool(
-        current and current.ended_ms is not None and now_ms >= current.ended_ms + retention_ms
-    )
