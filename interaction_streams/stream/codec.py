@@ -19,8 +19,8 @@ class ModelCodec(Codec, Generic[M]):
         self.model = model
 
     def _dumps(self, obj: Any) -> bytes:
-        if isinstance(obj, BaseModel):
-            return orjson.dumps(obj.model_dump(mode="json", by_alias=True, exclude_none=True))
+        if isinstance(obj, BaseModel):  # serialised to JSON in pydantic-core, not via dicts
+            return obj.model_dump_json(by_alias=True, exclude_none=True).encode()
         return orjson.dumps(obj)
 
     def _loads(self, s: bytes) -> M:

@@ -65,9 +65,14 @@ def admit(
         )
         admission: Admission = "late"
     else:
-        tail = tuple(sorted((*tl.tail, stim), key=order_key))
+        in_order = not tl.tail or order_key(stim) >= order_key(tl.tail[-1])
+        tail = (*tl.tail, stim) if in_order else tuple(sorted((*tl.tail, stim), key=order_key))
         tl = tl.model_copy(update={"tail": tail})
         admission = "applied"
+        if in_order:  # the common case: one more step, no re-fold
+            return _advance(
+                tl.model_copy(update={"current": apply(tl.current, stim)}), lateness_ms
+            ), admission
     tl = _advance(tl, lateness_ms)
     current = reduce(apply, tl.tail, tl.checkpoint) if tl.tail else tl.checkpoint
     return tl.model_copy(update={"current": current}), admission

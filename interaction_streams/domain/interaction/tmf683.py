@@ -37,8 +37,16 @@ EVENT_SCHEMA: dict[EventType, str] = {
     "PartyInteractionDeleteEvent": "PartyInteractionDeleteEvent",
 }
 _EVENT_IDS = uuid.UUID("6f1c4a52-93a5-4c5e-9f3b-2d1f0e7a8b90")
-# Attributes whose change alone does not make an AttributeValueChangeEvent (coalesced).
-_QUIET = {"status", "statusChangeDate", "statusChangeReason", "lastUpdate", "messageCount"}
+# Attributes whose change alone makes no AttributeValueChangeEvent (coalesced): the status
+# has its own event; the last update and message counters move with every chat message.
+_QUIET_VALUES: dict[str, Any] = {
+    "status": "initialized",
+    "status_changed_ms": 0,
+    "status_reason": None,
+    "last_event_ms": 0,
+    "messages_in": 0,
+    "messages_out": 0,
+}
 
 
 def iso(ms: int) -> str:
@@ -179,7 +187,11 @@ def changes(
     out = []
     if before.status != after.status:
         out.append(event("PartyInteractionStatusChangeEvent", after, cause_id, at_ms))
-    old, new = resource(before), resource(after)
-    if any(old.get(k) != new.get(k) for k in old.keys() | new.keys() if k not in _QUIET):
+    if _significant(before) != _significant(after):
         out.append(event("PartyInteractionAttributeValueChangeEvent", after, cause_id, at_ms))
     return out
+
+
+def _significant(i: Interaction) -> Interaction:
+    """The interaction without what alone makes no AttributeValueChangeEvent (coalesced)."""
+    return i.model_copy(update=_QUIET_VALUES)

@@ -1,0 +1,1 @@
+"""Routing and work assignment: policy, expressions, agents, the matcher. Pure."""
