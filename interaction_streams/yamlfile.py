@@ -1,10 +1,11 @@
-"""Load a YAML file into a pydantic model, refusing a bad file with its file, line and reason.
+"""Load YAML into a pydantic model, refusing bad input with its origin, line and reason.
 
-Used for the topic contract and for every business-policy file.
+Used for the topic contract and for every business-policy file or policy-topic record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,10 +13,11 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+Loc = tuple[int | str, ...]
 
 
 class YamlFileError(ValueError):
-    """A YAML file that cannot be used; ``problems`` lists ``file:line: reason`` lines."""
+    """YAML that cannot be used; ``problems`` lists ``origin:line: reason`` lines."""
 
     def __init__(self, path: Path, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
@@ -24,11 +26,33 @@ class YamlFileError(ValueError):
 
 
 def load_yaml_model(path: Path, model: type[M]) -> M:
-    """Parse ``path`` and validate it as ``model``."""
+    """Read ``path`` and validate it as ``model``."""
+    return parse_yaml_model(read_text(path), str(path), model)
+
+
+def read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise YamlFileError(path, [f"{path}: cannot read: {exc.strerror}"]) from None
+
+
+def parse_yaml_model(text: str, origin: str, model: type[M]) -> M:
+    """Validate YAML text (a file's, or a record's) as ``model``; ``origin`` names it."""
+    node, data = parse_yaml(text, origin)
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        problems = [
+            f"{origin}:{line_of(node, err['loc'])}: {where(err['loc'])}{err['msg']}"
+            for err in exc.errors()
+        ]
+        raise YamlFileError(Path(origin), problems) from None
+
+
+def parse_yaml(text: str, origin: str) -> tuple[Any, Any]:
+    """The node tree (for line numbers) and the data; syntax errors and duplicate keys are
+    refused with their line."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -36,22 +60,18 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         reason = getattr(exc, "problem", None) or str(exc)
-        raise YamlFileError(path, [f"{path}:{line}: {reason}"]) from None
-    try:
-        return model.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        problems = [
-            f"{path}:{_line_of(node, err['loc'])}: {_where(err['loc'])}{err['msg']}"
-            for err in exc.errors()
-        ]
-        raise YamlFileError(path, problems) from None
+        raise YamlFileError(Path(origin), [f"{origin}:{line}: {reason}"]) from None
+    duplicates = [f"{origin}:{line}: duplicate key {key!r}" for line, key in _duplicates(node)]
+    if duplicates:
+        raise YamlFileError(Path(origin), duplicates)
+    return node, data
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
+def where(loc: Loc) -> str:
     return ".".join(str(p) for p in loc) + ": " if loc else ""
 
 
-def _line_of(node: Any, loc: tuple[int | str, ...]) -> int:
+def line_of(node: Any, loc: Loc) -> int:
     """The line of the deepest YAML node that ``loc`` still reaches (1-based)."""
     line = node.start_mark.line + 1 if node is not None else 1
     for part in loc:
@@ -67,3 +87,16 @@ def _line_of(node: Any, loc: tuple[int | str, ...]) -> int:
         node = child
         line = node.start_mark.line + 1
     return line
+
+
+def _duplicates(node: Any) -> Iterator[tuple[int, str]]:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                yield key.start_mark.line + 1, str(key.value)
+            seen.add(key.value)
+            yield from _duplicates(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _duplicates(item)
