@@ -17,13 +17,13 @@ from faust.types import StreamT
 from interaction_streams.contract.customer import AreaCommand, CustomerCommand
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.context import areas
-from interaction_streams.domain.ingest import Rejected
+from interaction_streams.domain.ingest import RawRecord
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
-from interaction_streams.stream.codec import ModelCodec
-from interaction_streams.stream.deadletters import DeadLetterSink, raw_record
+from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.tables import model_table
+from interaction_streams.stream.wiring import each_record, model_topic, raw_topic
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,8 @@ class AreaShell:
 
     def __post_init__(self) -> None:
         c = self.contract
-        self.source = self.app.topic(
-            c["area-commands"].name, key_serializer="raw", value_serializer="raw"
-        )
-        self.customers = self.app.topic(
-            c["customer-commands"].name,
-            key_serializer="raw",
-            value_serializer=ModelCodec(CustomerCommand),
-        )
+        self.source = raw_topic(self.app, c["area-commands"].name)
+        self.customers = model_topic(self.app, c, "customer-commands", CustomerCommand)
         self.table = model_table(
             self.app,
             "area-members",
@@ -58,13 +52,10 @@ class AreaShell:
         self.app.agent(self.source, name="areas")(self._run)
 
     async def _run(self, stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            record = raw_record(event)
-            try:
-                await self._handle(AreaCommand.model_validate_json(record.value or b""))
-            except Exception as exc:
-                log.exception("area stage failed on %s@%s", record.topic, record.offset)
-                await self.deadletters.send(record, Rejected("processing-error", repr(exc)))
+        await each_record(stream, "areas", self.metrics, self.deadletters, self._on_record)
+
+    async def _on_record(self, record: RawRecord) -> None:
+        await self._handle(AreaCommand.model_validate_json(record.value or b""))
 
     async def _handle(self, command: AreaCommand) -> None:
         if command.command in ("join", "leave") and command.party_id:

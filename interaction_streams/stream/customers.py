@@ -8,9 +8,7 @@ its area membership and its context (tombstoned) go.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -27,13 +25,19 @@ from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.context import stage
 from interaction_streams.domain.context.model import CustomerContext
 from interaction_streams.domain.context.policy import ContextPolicy
-from interaction_streams.domain.ingest import RawRecord, Rejected
+from interaction_streams.domain.ingest import RawRecord
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
-from interaction_streams.stream.codec import ModelCodec
-from interaction_streams.stream.deadletters import DeadLetterSink, raw_record
+from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.tables import model_table
+from interaction_streams.stream.wiring import (
+    StageClock,
+    each_record,
+    may_run_timer,
+    model_topic,
+    raw_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,6 @@ class CustomerShell:
     metrics: Metrics
     deadletters: DeadLetterSink
     policy: ContextPolicy
-    clocks: dict[int, int] = field(default_factory=dict)
     # Contexts whose snapshot debouncing held back: party id -> when it may go out. In
     # memory, rebuilt from the table after each recovery, so the timer never scans it all.
     held_back: dict[str, int] = field(default_factory=dict)
@@ -56,23 +59,18 @@ class CustomerShell:
         self.profile_topic = c["ingested-profile"].name
         self.business_topic = c["ingested-business"].name
         self.commands_topic = c["customer-commands"].name
-        self.source = self.app.topic(
-            self.profile_topic,
-            self.business_topic,
-            self.commands_topic,
-            key_serializer="raw",
-            value_serializer="raw",
+        self.clock = StageClock(live=self.settings.clock == "live")
+        self.source = raw_topic(
+            self.app, self.profile_topic, self.business_topic, self.commands_topic
         )
-        self.commands = self._topic("customer-commands", CustomerCommand)
-        self.areas = self._topic("area-commands", AreaCommand)
-        self.moments = self._topic("customer-moments", MomentEvent)
-        self.snapshots = self.app.topic(
-            c["customer-context"].name, key_serializer="raw", value_serializer="raw"
+        self.commands = model_topic(self.app, c, "customer-commands", CustomerCommand)
+        self.areas = model_topic(self.app, c, "area-commands", AreaCommand)
+        self.moments = model_topic(self.app, c, "customer-moments", MomentEvent)
+        self.snapshots = raw_topic(self.app, c["customer-context"].name)
+        self.index = raw_topic(self.app, c["contact-index"].name)
+        self.interaction_commands = model_topic(
+            self.app, c, "interaction-commands", InteractionCommand
         )
-        self.index = self.app.topic(
-            c["contact-index"].name, key_serializer="raw", value_serializer="raw"
-        )
-        self.interaction_commands = self._topic("interaction-commands", InteractionCommand)
         self.table = model_table(
             self.app,
             "customers",
@@ -86,23 +84,10 @@ class CustomerShell:
         self.app.agent(self.source, name="customers")(self._run)
         self.app.timer(self.settings.sweep_interval_seconds, name="context-snapshots")(self._sweep)
 
-    def _topic(self, topic_id: str, model: Any) -> Any:
-        return self.app.topic(
-            self.contract[topic_id].name, key_serializer="raw", value_serializer=ModelCodec(model)
-        )
-
     # ---- the agent ----
 
     async def _run(self, stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            started = time.perf_counter()
-            record = raw_record(event)
-            try:
-                await self._handle(record)
-            except Exception as exc:
-                log.exception("customer stage failed on %s@%s", record.topic, record.offset)
-                await self.deadletters.send(record, Rejected("processing-error", repr(exc)))
-            self.metrics.processing.labels("customers").observe(time.perf_counter() - started)
+        await each_record(stream, "customers", self.metrics, self.deadletters, self._handle)
 
     async def _handle(self, record: RawRecord) -> None:
         if record.topic == self.commands_topic:
@@ -114,7 +99,7 @@ class CustomerShell:
         typed = type_payload(envelope, family)
         payload = typed.payload
         at_ms = envelope.time_ms
-        self._tick(record.partition, at_ms)
+        self.clock.tick(record.partition, at_ms)
         now = self.now_ms()
         if isinstance(payload, CustomerProfile):
             key = payload.party_id
@@ -133,7 +118,7 @@ class CustomerShell:
     async def _command(self, command: CustomerCommand, partition: int) -> None:
         key = command.party_id
         at_ms = int(command.time.timestamp() * 1000)
-        self._tick(partition, at_ms)
+        self.clock.tick(partition, at_ms)
         now = self.now_ms()
         current = self.table.get(key)
         if command.command == "fact" and command.fact is not None:
@@ -162,7 +147,7 @@ class CustomerShell:
             await self.index.send(key=stage_key(contact), value=entry)
         for contact in step.index_removed:
             await self.index.send(key=stage_key(contact), value=None)
-        moment = datetime.fromtimestamp(self.now_ms() / 1000, tz=UTC)
+        moment = self.clock.now()
         for interaction_id in step.erase:
             await self.interaction_commands.send(
                 key=stage_key(interaction_id),
@@ -194,14 +179,8 @@ class CustomerShell:
 
     # ---- clock and debounced snapshots ----
 
-    def _tick(self, partition: int, event_ms: int) -> None:
-        self.clocks[partition] = max(self.clocks.get(partition, 0), event_ms)
-
     def now_ms(self) -> int:
-        newest = max(self.clocks.values(), default=0)
-        if self.settings.clock == "live":
-            return max(newest, int(time.time() * 1000))
-        return newest
+        return self.clock.now_ms()
 
     def _note_held_back(self, key: str, ctx: CustomerContext) -> None:
         if ctx.dirty:
@@ -218,11 +197,9 @@ class CustomerShell:
     async def _sweep(self) -> None:
         """Ask for the snapshots that debouncing held back (through Kafka: timers cannot
         write tables); the agent re-checks each one."""
-        recovery = self.app.tables.recovery  # type: ignore[attr-defined]
-        if self.app.rebalancing or not recovery.completed.is_set():
+        if not may_run_timer(self.app):
             return
-        now = self.now_ms()
-        moment = datetime.fromtimestamp(now / 1000, tz=UTC)
+        now, moment = self.now_ms(), self.clock.now()
         for key, due in list(self.held_back.items()):
             if due <= now:
                 await self.commands.send(

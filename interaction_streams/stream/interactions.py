@@ -7,7 +7,6 @@ retention timer sends purge commands through Kafka (Faust writes tables only in 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ from interaction_streams.contract.events.registry import type_payload
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain import party
-from interaction_streams.domain.ingest import RawRecord, Rejected
+from interaction_streams.domain.ingest import RawRecord
 from interaction_streams.domain.interaction.lifecycle import Stimulus
 from interaction_streams.domain.interaction.stage import (
     StepResult,
@@ -37,11 +36,17 @@ from interaction_streams.domain.interaction.stage import (
 from interaction_streams.domain.interaction.timeline import Timeline
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
-from interaction_streams.stream.codec import ModelCodec
-from interaction_streams.stream.deadletters import DeadLetterSink, raw_record
+from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.tables import model_table
+from interaction_streams.stream.wiring import (
+    StageClock,
+    each_record,
+    may_run_timer,
+    model_topic,
+    raw_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,6 @@ class InteractionShell:
     metrics: Metrics
     contact_index: CompactedReplica[ContactIndexEntry]
     deadletters: DeadLetterSink
-    clocks: dict[int, int] = field(default_factory=dict)  # partition -> newest event time
     # Closed interactions: id -> end time. In memory, rebuilt from the table after each
     # recovery, so the retention timer never scans the whole table.
     closed: dict[str, int] = field(default_factory=dict)
@@ -63,22 +67,11 @@ class InteractionShell:
         c = self.contract
         self.channel_topic = c["ingested-channel"].name
         self.commands_topic = c["interaction-commands"].name
-        self.source = self.app.topic(
-            self.channel_topic, self.commands_topic, key_serializer="raw", value_serializer="raw"
-        )
-        self.commands = self.app.topic(
-            self.commands_topic,
-            key_serializer="raw",
-            value_serializer=ModelCodec(InteractionCommand),
-        )
-        self.events = self.app.topic(
-            c["party-interaction-events"].name, key_serializer="raw", value_serializer="raw"
-        )
-        self.customers = self.app.topic(
-            c["customer-commands"].name,
-            key_serializer="raw",
-            value_serializer=ModelCodec(CustomerCommand),
-        )
+        self.clock = StageClock(live=self.settings.clock == "live")
+        self.source = raw_topic(self.app, self.channel_topic, self.commands_topic)
+        self.commands = model_topic(self.app, c, "interaction-commands", InteractionCommand)
+        self.events = raw_topic(self.app, c["party-interaction-events"].name)
+        self.customers = model_topic(self.app, c, "customer-commands", CustomerCommand)
         self.table = model_table(
             self.app,
             "interactions",
@@ -100,15 +93,7 @@ class InteractionShell:
 
     async def _run(self, stream: StreamT[Any]) -> None:
         await self.contact_index.wait_ready()
-        async for event in stream.events():
-            started = time.perf_counter()
-            record = raw_record(event)
-            try:
-                await self._handle(record)
-            except Exception as exc:  # never stall the partition on a bug
-                log.exception("interaction stage failed on %s@%s", record.topic, record.offset)
-                await self.deadletters.send(record, Rejected("processing-error", repr(exc)))
-            self.metrics.processing.labels("interactions").observe(time.perf_counter() - started)
+        await each_record(stream, "interactions", self.metrics, self.deadletters, self._handle)
 
     async def _handle(self, record: RawRecord) -> None:
         if record.topic == self.commands_topic:
@@ -116,7 +101,7 @@ class InteractionShell:
             await self._command(command, record.partition)
             return
         stim = self._stimulus(record)
-        self._tick(record.partition, stim.time_ms)
+        self.clock.tick(record.partition, stim.time_ms)
         key = orjson.loads(record.key or b'""')
         await self._write(key, on_stimulus(self.table.get(key), stim, self.lateness_ms))
 
@@ -151,7 +136,7 @@ class InteractionShell:
         at_ms = int(command.time.timestamp() * 1000)
         current = self.table.get(key)
         if command.command == "apply" and command.type and command.data is not None:
-            self._tick(partition, at_ms)
+            self.clock.tick(partition, at_ms)
             stim = Stimulus(
                 id=command.command_id, type=command.type, time_ms=at_ms, data=dict(command.data)
             )
@@ -183,7 +168,7 @@ class InteractionShell:
             command = CustomerCommand(
                 command="fact" if fact.fact else "unlink",
                 party_id=fact.party_id,
-                time=datetime.fromtimestamp(self.now_ms() / 1000, tz=UTC),
+                time=self.clock.now(),
                 fact=fact.fact,
                 interaction_id=fact.interaction_id,
             )
@@ -191,15 +176,8 @@ class InteractionShell:
 
     # ---- retention ----
 
-    def _tick(self, partition: int, event_ms: int) -> None:
-        self.clocks[partition] = max(self.clocks.get(partition, 0), event_ms)
-
     def now_ms(self) -> int:
-        """The stage clock: newest event time, advanced by the wall clock in live mode."""
-        newest = max(self.clocks.values(), default=0)
-        if self.settings.clock == "live":
-            return max(newest, int(time.time() * 1000))
-        return newest
+        return self.clock.now_ms()
 
     def _note_closed(self, key: str, timeline: Timeline) -> None:
         current = timeline.current
@@ -214,7 +192,7 @@ class InteractionShell:
             self._note_closed(key, timeline)
 
     async def _sweep(self) -> None:
-        if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+        if not may_run_timer(self.app):
             return
         now = self.now_ms()
         due = [k for k, ended in list(self.closed.items()) if now >= ended + self.retention_ms]

@@ -13,7 +13,6 @@ from interaction_streams.contract.customer import (
     ContextSnapshot,
     LastInteraction,
     MomentSummary,
-    ProfileSummary,
     WindowCounts,
 )
 from interaction_streams.contract.events.profile import CustomerProfile
@@ -251,7 +250,7 @@ def snapshot(ctx: CustomerContext, now_ms: int, policy: ContextPolicy) -> Contex
         preferred_channel=(
             max(channels, key=lambda c: (channels[c], _last_use(c, inbound))) if channels else None
         ),
-        profile=ProfileSummary(**ctx.profile.model_dump()),
+        profile=ctx.profile,
         business=tuple(
             BusinessSummary(
                 kind=r.kind,

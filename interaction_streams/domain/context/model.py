@@ -7,8 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from interaction_streams.contract.base import WireModel
-from interaction_streams.contract.customer import InteractionFact
-from interaction_streams.contract.events.profile import Consent
+from interaction_streams.contract.customer import InteractionFact, ProfileSummary
 
 __all__ = [
     "BusinessRecord",
@@ -38,14 +37,8 @@ class Moment(WireModel):
     cause: str | None = None
 
 
-class ProfileFacts(WireModel):
-    language: str | None = None
-    time_zone: str | None = None
-    tier: str | None = None
-    segment: str | None = None
-    service_area: str | None = None
-    consents: tuple[Consent, ...] = ()
-    do_not_contact: bool = False
+# The profile facts the context keeps are exactly what its snapshot shows.
+ProfileFacts = ProfileSummary
 
 
 class CustomerContext(WireModel):

@@ -1,0 +1,83 @@
+"""What every stage shell shares: typed topics, the record loop, the stage clock, and the
+check that a timer may run."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import StreamT
+from pydantic import BaseModel
+
+from interaction_streams.contract.topics import TopicContract
+from interaction_streams.domain.ingest import RawRecord, Rejected
+from interaction_streams.observability.metrics import Metrics
+from interaction_streams.stream.codec import ModelCodec
+from interaction_streams.stream.deadletters import DeadLetterSink, raw_record
+
+log = logging.getLogger(__name__)
+
+
+def raw_topic(app: faust.App, *names: str) -> Any:
+    """One or several topics read or written as raw bytes (JSON-string keys)."""
+    return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+
+def model_topic(
+    app: faust.App, contract: TopicContract, topic_id: str, model: type[BaseModel]
+) -> Any:
+    """A contract topic whose values are one pydantic model."""
+    return app.topic(
+        contract[topic_id].name, key_serializer="raw", value_serializer=ModelCodec(model)
+    )
+
+
+async def each_record(
+    stream: StreamT[Any],
+    stage: str,
+    metrics: Metrics,
+    deadletters: DeadLetterSink,
+    handle: Callable[[RawRecord], Awaitable[None]],
+) -> None:
+    """Run ``handle`` on every record; a failure dead-letters the record, never the stream."""
+    async for event in stream.events():
+        started = time.perf_counter()
+        record = raw_record(event)
+        try:
+            await handle(record)
+        except Exception as exc:  # a bug must not stall the partition
+            log.exception(
+                "%s stage failed on %s[%s]@%s", stage, record.topic, record.partition, record.offset
+            )
+            await deadletters.send(record, Rejected("processing-error", repr(exc)))
+        metrics.processing.labels(stage).observe(time.perf_counter() - started)
+
+
+@dataclass
+class StageClock:
+    """The clock of a stage: the newest event time it has seen, advanced by the wall clock
+    in live mode (``CIM_CLOCK=live``), so timers fire the same way in a replay."""
+
+    live: bool
+    newest: dict[int, int] = field(default_factory=dict)  # partition -> newest event time
+
+    def tick(self, partition: int, event_ms: int) -> None:
+        self.newest[partition] = max(self.newest.get(partition, 0), event_ms)
+
+    def now_ms(self) -> int:
+        newest = max(self.newest.values(), default=0)
+        return max(newest, int(time.time() * 1000)) if self.live else newest
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.now_ms() / 1000, tz=UTC)
+
+
+def may_run_timer(app: faust.App) -> bool:
+    """Timers must not scan tables during a rebalance or before recovery completes."""
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    return bool(not app.rebalancing and recovery.completed.is_set())
