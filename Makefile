@@ -53,3 +53,10 @@ test: install kafka-jars lint typecheck
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: bench-context
+# The customer-context benchmark: 1,000,000 profiles then 200,000 business events through one
+# worker (RocksDB), against a local Kafka (or KAFKA_BOOTSTRAP_SERVERS); figures printed and
+# written to bench-results/context.json.
+bench-context: install kafka-jars
+	$(BIN)/python -m interaction_streams.bench.context --out bench-results/context.json
