@@ -67,6 +67,16 @@ class Settings(BaseSettings):
         default=None, description="YAML file of the customer-context policy (windows, repeat...)"
     )
     phone_region: str = Field(default="GB", min_length=2, max_length=2)
+    routing_policy: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "routing.yaml",
+        description="YAML file of the routing policy (queues, rules, timed steps)",
+    )
+    routing_offer_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="how long an agent has to accept an offer"
+    )
+    routing_max_missed_offers: int = Field(
+        default=3, ge=0, description="offers timed out in a row that set an agent away (0: never)"
+    )
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"
     )

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field
 
 from interaction_streams.contract.base import WireModel
 from interaction_streams.contract.events.profile import Consent
+from interaction_streams.contract.routing import RoutingRequest
 
 
 class InteractionFact(WireModel):
@@ -47,15 +48,18 @@ class CustomerCommand(WireModel):
 
     ``fact``: an interaction of the party changed; ``unlink``: an interaction no longer
     belongs to the party; ``notice``: a business event reaching the party (incident
-    fan-out); ``flush``: publish the debounced snapshot if it is still due.
+    fan-out); ``flush``: publish the debounced snapshot if it is still due; ``route``: forward
+    ``route`` (an enqueue or withdraw of the party's interaction) to the routing stage with
+    the party's context facts.
     """
 
-    command: Literal["fact", "unlink", "notice", "flush"]
+    command: Literal["fact", "unlink", "notice", "flush", "route"]
     party_id: str
     time: AwareDatetime
     fact: InteractionFact | None = None
     interaction_id: str | None = None
     notice: BusinessNotice | None = None
+    route: RoutingRequest | None = None
 
 
 class AreaCommand(WireModel):

@@ -25,6 +25,12 @@ from interaction_streams.contract.deadletter import DeadLetter
 from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.events.registry import EVENT_TYPES, FAMILIES, Family
 from interaction_streams.contract.party_index import ContactIndexEntry
+from interaction_streams.contract.routing import (
+    RoutingCommand,
+    RoutingDecision,
+    RoutingRequest,
+    WorkAssignment,
+)
 from interaction_streams.domain.hub import Subscription
 
 DEFAULT_SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
@@ -76,6 +82,10 @@ def all_schemas() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "customer-moment.json", model_schema(MomentEvent, "customer-moment.json")
     yield "contact-index-entry.json", model_schema(ContactIndexEntry, "contact-index-entry.json")
     yield "hub-subscription.json", model_schema(Subscription, "hub-subscription.json")
+    yield "routing-request.json", model_schema(RoutingRequest, "routing-request.json")
+    yield "routing-command.json", model_schema(RoutingCommand, "routing-command.json")
+    yield "routing-decision.json", model_schema(RoutingDecision, "routing-decision.json")
+    yield "work-assignment.json", model_schema(WorkAssignment, "work-assignment.json")
     for family in FAMILIES:
         yield f"events/{family}.json", family_schema(family)
 

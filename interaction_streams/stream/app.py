@@ -10,6 +10,7 @@ import faust
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.context.policy import load_policy
+from interaction_streams.domain.routing.policy import load_routing_policy
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.areas import AreaShell
@@ -19,6 +20,7 @@ from interaction_streams.stream.hub_delivery import HubService, register_hub
 from interaction_streams.stream.ingest import IngestShell
 from interaction_streams.stream.interactions import InteractionShell
 from interaction_streams.stream.replica import CompactedReplica
+from interaction_streams.stream.routing import RoutingShell
 from interaction_streams.web.auth import ApiSettings
 from interaction_streams.web.context_api import register_context_api
 from interaction_streams.web.ops import register_ops_views
@@ -35,6 +37,7 @@ class Worker:
     customers: CustomerShell
     areas: AreaShell
     hub: HubService
+    routing: RoutingShell
 
 
 def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
@@ -56,12 +59,14 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     policy = load_policy(settings.context_policy)
     customers = CustomerShell(app, contract, settings, metrics, deadletters, policy)
     areas = AreaShell(app, contract, settings, metrics, deadletters)
+    routing_policy = load_routing_policy(settings.routing_policy)
+    routing = RoutingShell(app, contract, settings, metrics, deadletters, routing_policy)
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)
     register_context_api(app, customers)
     register_ops_views(app, metrics, readiness=(contact_index.ready, hub.ready))
-    return Worker(app, contract, metrics, ingest, interactions, customers, areas, hub)
+    return Worker(app, contract, metrics, ingest, interactions, customers, areas, hub, routing)
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:

@@ -21,11 +21,14 @@ from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.events.profile import CustomerProfile, ProfileErased
 from interaction_streams.contract.events.registry import Family, type_payload
 from interaction_streams.contract.party_index import ContactIndexEntry
+from interaction_streams.contract.routing import RoutingRequest
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.context import stage
+from interaction_streams.domain.context.accumulate import snapshot
 from interaction_streams.domain.context.model import CustomerContext
 from interaction_streams.domain.context.policy import ContextPolicy
 from interaction_streams.domain.ingest import RawRecord
+from interaction_streams.domain.routing.request import with_context
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink
@@ -68,6 +71,7 @@ class CustomerShell:
         self.moments = model_topic(self.app, c, "customer-moments", MomentEvent)
         self.snapshots = raw_topic(self.app, c["customer-context"].name)
         self.index = raw_topic(self.app, c["contact-index"].name)
+        self.routing = model_topic(self.app, c, "routing-requests", RoutingRequest)
         self.interaction_commands = model_topic(
             self.app, c, "interaction-commands", InteractionCommand
         )
@@ -121,6 +125,11 @@ class CustomerShell:
         self.clock.tick(partition, at_ms)
         now = self.now_ms()
         current = self.table.get(key)
+        if command.command == "route" and command.route is not None:
+            context = snapshot(current, now, self.policy) if current is not None else None
+            route = with_context(command.route, context)
+            await self.routing.send(key=stage_key(route.routing_pool), value=route)
+            return
         if command.command == "fact" and command.fact is not None:
             step = stage.on_fact(current, key, command.fact, self.policy, now)
         elif command.command == "unlink" and command.interaction_id:

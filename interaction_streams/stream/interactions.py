@@ -23,6 +23,7 @@ from interaction_streams.contract.errors import InvalidEvent
 from interaction_streams.contract.events.channel import ContactStarted
 from interaction_streams.contract.events.registry import type_payload
 from interaction_streams.contract.party_index import ContactIndexEntry
+from interaction_streams.contract.routing import RoutingRequest
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain import party
 from interaction_streams.domain.ingest import RawRecord
@@ -72,6 +73,7 @@ class InteractionShell:
         self.commands = model_topic(self.app, c, "interaction-commands", InteractionCommand)
         self.events = raw_topic(self.app, c["party-interaction-events"].name)
         self.customers = model_topic(self.app, c, "customer-commands", CustomerCommand)
+        self.routing = model_topic(self.app, c, "routing-requests", RoutingRequest)
         self.table = model_table(
             self.app,
             "interactions",
@@ -173,6 +175,15 @@ class InteractionShell:
                 interaction_id=fact.interaction_id,
             )
             await self.customers.send(key=stage_key(fact.party_id), value=command)
+        route = result.routing
+        if route is not None and route.party_id is not None:
+            # Through the customer stage, which adds the party's context facts.
+            command = CustomerCommand(
+                command="route", party_id=route.party_id, time=route.time, route=route
+            )
+            await self.customers.send(key=stage_key(route.party_id), value=command)
+        elif route is not None:
+            await self.routing.send(key=stage_key(route.routing_pool), value=route)
 
     # ---- retention ----
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from interaction_streams.contract.customer import InteractionFact
+from interaction_streams.contract.routing import RoutingRequest
 from interaction_streams.domain.interaction import tmf683
 from interaction_streams.domain.interaction.lifecycle import Stimulus
 from interaction_streams.domain.interaction.model import Interaction
@@ -29,6 +31,7 @@ class StepResult:
     events: list[dict[str, Any]] = field(default_factory=list)  # TMF683 events, in order
     facts: list[PartyFact] = field(default_factory=list)  # for the customer stage
     new_anomalies: int = 0
+    routing: RoutingRequest | None = None  # enqueue or withdraw, for the routing stage
 
 
 def _customer(i: Interaction | None) -> str | None:
@@ -70,6 +73,68 @@ def _facts(before: Interaction | None, after: Interaction | None) -> list[PartyF
     return out
 
 
+WAITING = frozenset({"queued", "offered"})
+
+
+def routing_change(before: Interaction | None, after: Interaction | None) -> RoutingRequest | None:
+    """What the routing stage must hear of this change: ``enqueue`` when the interaction enters
+    ``queued``, ``withdraw`` when it leaves the waiting states (answered, abandoned, ended,
+    closed, erased); None otherwise. Without context facts: the customer stage adds them."""
+    was = before is not None and before.phase in WAITING
+    if (
+        after is not None
+        and after.phase == "queued"
+        and (before is None or before.phase != "queued")
+    ):
+        selections = {
+            k: str(v)
+            for item in after.items
+            if item.item_type == "ivrSelection"
+            for k, v in item.value.items()
+        }
+        customer = after.customer
+        return RoutingRequest(
+            command="enqueue",
+            interaction_id=after.id,
+            routing_pool=after.routing_pool,
+            time=_at(after.phase_since_ms),
+            channel=after.channel,
+            direction=after.direction,
+            intent=after.reason,
+            language=after.language,
+            ivr=selections,
+            requested_queue=after.queue,
+            party_id=customer.party_id if customer is not None else None,
+            enqueued_ms=after.phase_since_ms,
+        )
+    if not was or (after is not None and after.phase in WAITING):
+        return None
+    assert before is not None
+    if after is None:
+        reason, at_ms = "erased", before.last_event_ms
+    elif after.phase == "closed":
+        reason = "abandoned" if after.status_reason == "abandoned" else "ended"
+        at_ms = after.ended_ms or after.last_event_ms
+    elif after.phase in ("connected", "onHold", "wrapUp"):
+        reason, at_ms = "answered", after.phase_since_ms
+    else:
+        reason, at_ms = "left-queue", after.phase_since_ms
+    customer = before.customer
+    return RoutingRequest(
+        command="withdraw",
+        interaction_id=before.id,
+        routing_pool=before.routing_pool,
+        time=_at(at_ms),
+        reason=reason,
+        channel=before.channel,
+        party_id=customer.party_id if customer is not None else None,
+    )
+
+
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
 def on_stimulus(timeline: Timeline | None, stim: Stimulus, lateness_ms: int) -> StepResult:
     before = timeline.current if timeline else None
     updated, admission = admit(timeline, stim, lateness_ms)
@@ -83,6 +148,7 @@ def on_stimulus(timeline: Timeline | None, stim: Stimulus, lateness_ms: int) -> 
         tmf683.changes(before, after, stim.id, stim.time_ms),
         _facts(before, after),
         max(0, anomalies),
+        routing_change(before, after),
     )
 
 
@@ -100,5 +166,9 @@ def on_erase(timeline: Timeline | None, command_id: str, now_ms: int) -> StepRes
     if current is None:
         return StepResult(timeline, None)
     return StepResult(
-        None, None, tmf683.changes(current, None, command_id, now_ms), _facts(current, None)
+        None,
+        None,
+        tmf683.changes(current, None, command_id, now_ms),
+        _facts(current, None),
+        routing=routing_change(current, None),
     )

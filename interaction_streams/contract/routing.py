@@ -1,0 +1,89 @@
+"""Wire models of the routing and assignment stage: routing requests (topic
+``cim.routing.requests.v1``, keyed by routing pool), routing commands (timer ticks,
+``cim.routing.commands.v1``), routing decisions (``cim.routing.decisions.v1``, keyed by
+interaction id) and work assignments (``cim.work.assignments.v1``, keyed by agent id).
+
+Every decision and assignment carries a deterministic ``id`` (derived from the interaction,
+the offer and the kind), so a consumer can drop the duplicates a restart re-sends.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from interaction_streams.contract.base import WireModel
+from interaction_streams.domain.routing.skills import SkillRequirement
+
+
+class RoutingRequest(WireModel):
+    """Enqueue an interaction in its routing pool, or withdraw it (answered, abandoned,
+    ended, closed). ``enqueued_ms`` is the first time it queued: a re-queue keeps its age.
+    The ``context_*`` facts come from the customer context (null without a known party)."""
+
+    command: Literal["enqueue", "withdraw"]
+    interaction_id: str = Field(min_length=1)
+    routing_pool: str = Field(default="default", min_length=1, max_length=64)
+    time: AwareDatetime
+    reason: str | None = None  # why it is withdrawn: answered, abandoned, ended, closed
+    channel: str = "voice"
+    direction: Literal["inbound", "outbound"] = "inbound"
+    intent: str | None = None
+    language: str | None = None
+    ivr: dict[str, str] = Field(default_factory=dict)
+    requested_queue: str | None = None
+    party_id: str | None = None
+    enqueued_ms: int | None = None
+    context_tier: str | None = None
+    context_segment: str | None = None
+    context_repeat_contact: bool | None = None
+    context_sentiment: float | None = None
+    context_contacts24h: int | None = None
+    context_preferred_channel: str | None = None
+    moments: tuple[str, ...] = ()
+
+
+class RoutingCommand(WireModel):
+    """To the routing stage, keyed by routing pool: ``tick`` (a timer found the pool due:
+    expire offers, apply due steps, end wrap-ups, match)."""
+
+    command: Literal["tick"]
+    routing_pool: str = Field(min_length=1, max_length=64)
+    time: AwareDatetime
+
+
+class RoutingDecision(WireModel):
+    """Where an interaction waits and why, and its queue position and estimated wait."""
+
+    id: str
+    kind: Literal["queued", "position", "dequeued"] = "queued"
+    interaction_id: str
+    routing_pool: str
+    queue: str
+    queues: tuple[str, ...] = ()
+    priority: int = 0
+    skills: tuple[SkillRequirement, ...] = ()
+    rule: str
+    step: int = 0
+    position: int | None = None
+    estimated_wait_ms: int | None = None
+    reason: str
+    at: AwareDatetime
+
+
+class WorkAssignment(WireModel):
+    """An offer (reservation) of work to an agent, and what became of it."""
+
+    id: str
+    kind: Literal["offer", "assign", "rescind", "timeout", "reject", "away"]
+    offer_id: str | None = None  # the reservation id
+    agent_id: str
+    interaction_id: str | None = None
+    routing_pool: str
+    channel: str | None = None
+    queue: str | None = None
+    priority: int | None = None
+    deadline: AwareDatetime | None = None
+    requeued: bool | None = None
+    at: AwareDatetime

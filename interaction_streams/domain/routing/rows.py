@@ -1,0 +1,121 @@
+"""The routing stage's table rows, pure: one row per entity of a pool, the rows a step
+changed, and the pools rebuilt from the rows after a recovery.
+
+Keys: ``<pool>|agent|<agent id>`` (the agent and its assignments), ``<pool>|wait|<interaction
+id>`` (a waiting or offered interaction, its open offer and how it was routed) and
+``<pool>|meta`` (the round-robin cursors, handle-time averages and the pool's clock). Rows are
+never the whole pool: a step writes only the entities it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from interaction_streams.contract.base import WireModel
+from interaction_streams.domain.routing import matcher as m
+from interaction_streams.domain.routing.agents import Agent
+from interaction_streams.domain.routing.policy import RoutingChoice
+
+
+class RoutedEntry(WireModel):
+    """What the stage keeps of one interaction beside the matcher's entry: the rule it was
+    routed by (its timed steps) and the queue it joined (after overflow)."""
+
+    choice: RoutingChoice
+    queue: str
+    enqueued_ms: int
+
+
+class RoutingRow(WireModel):
+    agent: Agent | None = None
+    assignments: dict[str, m.Assignment] | None = None
+    waiting: m.Waiting | None = None
+    offered: m.Waiting | None = None
+    offer: m.Offer | None = None
+    routed: RoutedEntry | None = None
+    rr_cursor: dict[str, str] | None = None
+    handle_ms: dict[str, float] | None = None
+    clock_ms: int | None = None
+
+
+def changed_rows(
+    pool_id: str,
+    before: m.Pool,
+    after: m.Pool,
+    routed: dict[str, RoutedEntry],
+    touched: Iterable[str] = (),
+) -> dict[str, RoutingRow | None]:
+    """The rows to write (None: delete) for the step ``before`` → ``after``; ``touched`` names
+    interactions whose routed entry changed even if the matcher's entry did not."""
+    rows: dict[str, RoutingRow | None] = {}
+    for aid in set(before.agents) | set(after.agents):
+        agent = after.agents.get(aid)
+        held = after.assignments.get(aid)
+        if agent is before.agents.get(aid) and held is before.assignments.get(aid):
+            continue
+        rows[f"{pool_id}|agent|{aid}"] = (
+            None if agent is None else RoutingRow(agent=agent, assignments=held)
+        )
+    forced = set(touched)
+    ids = set(before.waiting) | set(before.offered) | set(after.waiting) | set(after.offered)
+    for iid in ids | forced:
+        key = f"{pool_id}|wait|{iid}"
+        if iid not in after.waiting and iid not in after.offered:
+            if iid in before.waiting or iid in before.offered or iid in forced:
+                rows[key] = None
+            continue
+        same = (
+            after.waiting.get(iid) is before.waiting.get(iid)
+            and after.offered.get(iid) is before.offered.get(iid)
+            and after.offers.get(iid) is before.offers.get(iid)
+        )
+        if same and iid not in forced:
+            continue
+        rows[key] = RoutingRow(
+            waiting=after.waiting.get(iid),
+            offered=after.offered.get(iid),
+            offer=after.offers.get(iid),
+            routed=routed.get(iid),
+        )
+    if (
+        after.rr_cursor != before.rr_cursor
+        or after.handle_ms != before.handle_ms
+        or after.clock_ms != before.clock_ms
+    ):
+        rows[f"{pool_id}|meta"] = RoutingRow(
+            rr_cursor=after.rr_cursor, handle_ms=after.handle_ms, clock_ms=after.clock_ms
+        )
+    return rows
+
+
+def pools_from_rows(
+    rows: Iterable[tuple[str, RoutingRow]],
+) -> tuple[dict[str, m.Pool], dict[str, dict[str, RoutedEntry]]]:
+    """The pools (and the routed entries by pool and interaction) the rows describe."""
+    parts: dict[str, dict[str, Any]] = {}
+    routed: dict[str, dict[str, RoutedEntry]] = {}
+    for key, row in rows:
+        pool_id, _, rest = key.partition("|")
+        kind, _, ident = rest.partition("|")
+        p = parts.setdefault(
+            pool_id, {"agents": {}, "waiting": {}, "offered": {}, "offers": {}, "assignments": {}}
+        )
+        if kind == "agent" and row.agent is not None:
+            p["agents"][ident] = row.agent
+            if row.assignments:
+                p["assignments"][ident] = row.assignments
+        elif kind == "wait":
+            if row.waiting is not None:
+                p["waiting"][ident] = row.waiting
+            if row.offered is not None and row.offer is not None:
+                p["offered"][ident] = row.offered
+                p["offers"][ident] = row.offer
+            if row.routed is not None:
+                routed.setdefault(pool_id, {})[ident] = row.routed
+        elif kind == "meta":
+            p["rr_cursor"] = row.rr_cursor or {}
+            p["handle_ms"] = row.handle_ms or {}
+            p["clock_ms"] = row.clock_ms or 0
+    pools = {pool_id: m.Pool(pool_id=pool_id, **p) for pool_id, p in parts.items()}
+    return pools, routed

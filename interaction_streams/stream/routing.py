@@ -1,0 +1,457 @@
+"""The routing and assignment stage (keyed by routing pool): routing requests, agent events and
+timer ticks → the matcher → offers, assignments and rescinds on ``cim.work.assignments.v1``
+(keyed by agent id) and routing decisions on ``cim.routing.decisions.v1`` (keyed by
+interaction id).
+
+Each pool lives in memory as one ``matcher.Pool`` (it carries indexes); the table keeps one
+row per entity (``<pool>|agent|<id>``, ``<pool>|wait|<interaction id>``, ``<pool>|meta``),
+written when the entity changed, and the pools are rebuilt from the rows after each recovery.
+Durable timers: a Faust timer finds the pools due on the stage clock (an offer deadline, a
+wrap-up end, a timed step) and sends a tick to ``cim.routing.commands.v1`` with the pool's
+key; the agent re-checks and applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import StreamT
+
+from interaction_streams.contract.envelope import CloudEvent
+from interaction_streams.contract.events.agent import AgentEvent
+from interaction_streams.contract.events.registry import type_payload
+from interaction_streams.contract.routing import (
+    RoutingCommand,
+    RoutingDecision,
+    RoutingRequest,
+    WorkAssignment,
+)
+from interaction_streams.contract.topics import TopicContract
+from interaction_streams.domain.ingest import RawRecord
+from interaction_streams.domain.routing import matcher as m
+from interaction_streams.domain.routing.decide import (
+    facts_for,
+    next_step_after,
+    overflow_for,
+    route,
+    target_at,
+)
+from interaction_streams.domain.routing.policy import RoutingPolicy
+from interaction_streams.domain.routing.rows import (
+    RoutedEntry,
+    RoutingRow,
+    changed_rows,
+    pools_from_rows,
+)
+from interaction_streams.domain.routing.skills import Target
+from interaction_streams.observability.metrics import Metrics
+from interaction_streams.settings import Settings
+from interaction_streams.stream.deadletters import DeadLetterSink
+from interaction_streams.stream.ingest import stage_key
+from interaction_streams.stream.tables import model_table
+from interaction_streams.stream.wiring import (
+    StageClock,
+    each_record,
+    may_run_timer,
+    model_topic,
+    raw_topic,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _ms_time(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+@dataclass
+class RoutingShell:
+    app: faust.App
+    contract: TopicContract
+    settings: Settings
+    metrics: Metrics
+    deadletters: DeadLetterSink
+    policy: RoutingPolicy
+    pools: dict[str, m.Pool] = field(default_factory=dict)
+    routed: dict[str, dict[str, RoutedEntry]] = field(default_factory=dict)  # pool -> iid
+    positions: dict[str, dict[str, tuple[int, int | None]]] = field(default_factory=dict)
+    pending_ticks: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        c = self.contract
+        self.agent_topic = c["ingested-agent"].name
+        self.requests_topic = c["routing-requests"].name
+        self.commands_topic = c["routing-commands"].name
+        self.clock = StageClock(live=self.settings.clock == "live")
+        self.source = raw_topic(
+            self.app, self.agent_topic, self.requests_topic, self.commands_topic
+        )
+        self.requests = model_topic(self.app, c, "routing-requests", RoutingRequest)
+        self.commands = model_topic(self.app, c, "routing-commands", RoutingCommand)
+        self.decisions = model_topic(self.app, c, "routing-decisions", RoutingDecision)
+        self.assignments = model_topic(self.app, c, "work-assignments", WorkAssignment)
+        self.strategies = {name: q.strategy for name, q in self.policy.queues.items()}
+        self.offer_timeout_ms = int(self.settings.routing_offer_timeout_seconds * 1000)
+        self.table = model_table(
+            self.app,
+            "routing",
+            RoutingRow,
+            self.settings,
+            key_type=str,
+            partitions=c["ingested-agent"].partitions,
+            help="agents, waiting and offered interactions of each routing pool",
+        )
+        self.table.on_recover(self._rebuild)
+        self.app.agent(self.source, name="routing")(self._run)
+        self.app.timer(self.settings.sweep_interval_seconds, name="routing-ticks")(self._sweep)
+
+    # ---- the agent ----
+
+    async def _run(self, stream: StreamT[Any]) -> None:
+        await each_record(stream, "routing", self.metrics, self.deadletters, self._handle)
+
+    async def _handle(self, record: RawRecord) -> None:
+        if record.topic == self.requests_topic:
+            request = RoutingRequest.model_validate_json(record.value or b"")
+            at_ms = int(request.time.timestamp() * 1000)
+            self.clock.tick(record.partition, at_ms)
+            await self._request(request)
+            return
+        if record.topic == self.commands_topic:
+            command = RoutingCommand.model_validate_json(record.value or b"")
+            at_ms = int(command.time.timestamp() * 1000)
+            self.clock.tick(record.partition, at_ms)
+            self.pending_ticks.discard(command.routing_pool)
+            await self._tick(command.routing_pool)
+            return
+        envelope = CloudEvent.model_validate_json(record.value or b"")
+        typed = type_payload(envelope, "agent")
+        self.clock.tick(record.partition, envelope.time_ms)
+        payload = typed.payload
+        if not isinstance(payload, AgentEvent):
+            return
+        pool_id = payload.routing_key()
+        before = self._pool(pool_id)
+        pool, decisions = m.on_agent_event(before, envelope.type, payload, envelope.time_ms)
+        await self._settle(pool_id, before, pool, list(decisions), due_steps=True)
+
+    def _pool(self, pool_id: str) -> m.Pool:
+        pool = self.pools.get(pool_id)
+        if pool is None:
+            pool = self.pools[pool_id] = m.Pool(pool_id=pool_id)
+        return pool
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    async def _request(self, request: RoutingRequest) -> None:
+        pool_id = request.routing_pool
+        before = self._pool(pool_id)
+        now = max(self.now_ms(), before.clock_ms)
+        iid = request.interaction_id
+        routed = self.routed.setdefault(pool_id, {})
+        if request.command == "withdraw":
+            pool, decisions = m.remove(before, iid, request.reason or "withdrawn", now)
+            await self._settle(pool_id, before, pool, list(decisions), due_steps=False)
+            return
+        if iid in before.offers or iid in before.waiting:
+            return  # already queued: a duplicate request keeps the entry (and its age)
+        facts = facts_for(
+            request.channel,
+            request.direction,
+            request.intent,
+            request.language,
+            request.ivr,
+            request.requested_queue,
+            moments=request.moments,
+            party_known=request.party_id is not None,
+        )
+        facts.update(
+            {
+                "context.tier": request.context_tier,
+                "context.segment": request.context_segment,
+                "context.repeatContact": request.context_repeat_contact,
+                "context.sentiment": request.context_sentiment,
+                "context.contacts24h": request.context_contacts24h,
+                "context.preferredChannel": request.context_preferred_channel,
+            }
+        )
+        choice = route(self.policy, facts)
+        enqueued_ms = request.enqueued_ms if request.enqueued_ms is not None else now
+        first = choice.targets[0].queues[0]
+        lengths: dict[str, int] = {}
+        for w in before.waiting.values():
+            lengths[w.queue] = lengths.get(w.queue, 0) + 1
+        queue = overflow_for(self.policy, first, lengths)
+        moment = _ms_time(now)
+        if queue is None:  # every queue of the overflow chain is full
+            await self._decide(
+                pool_id, iid, choice.targets[0], None, "queue-full", moment, "dequeued", enqueued_ms
+            )
+            return
+        entry = RoutedEntry(choice=choice, queue=queue, enqueued_ms=enqueued_ms)
+        routed[iid] = entry
+        target = self._target(entry, now)
+        waiting = m.Waiting(
+            interaction_id=iid, channel=request.channel, target=target, enqueued_ms=enqueued_ms
+        )
+        pool = m.enqueue(before, waiting)
+        reason = "overflow" if queue != first else "enqueued"
+        await self._settle(pool_id, before, pool, [], due_steps=True, queued=(iid, reason))
+
+    def _target(self, entry: RoutedEntry, now_ms: int) -> Target:
+        waited = max(0.0, (now_ms - entry.enqueued_ms) / 1000)
+        target = target_at(self.policy, entry.choice, waited)
+        if target.queues[0] != entry.queue:
+            rest = tuple(q for q in target.queues[1:] if q != entry.queue)
+            target = target.model_copy(update={"queues": (entry.queue, *rest)})
+        return target
+
+    def _step_due_ms(self, entry: RoutedEntry, now_ms: int) -> int | None:
+        waited = max(0.0, (now_ms - entry.enqueued_ms) / 1000)
+        after = next_step_after(self.policy, entry.choice, waited)
+        return None if after is None else entry.enqueued_ms + int(after * 1000)
+
+    async def _tick(self, pool_id: str) -> None:
+        before = self.pools.get(pool_id)
+        if before is None:
+            return
+        now = max(self.now_ms(), before.clock_ms)
+        pool, ended, away = m.expire(before, now, self.settings.routing_max_missed_offers)
+        decisions: list[m.Decision] = [*ended, *away]
+        await self._settle(pool_id, before, pool, decisions, due_steps=True)
+
+    async def _settle(
+        self,
+        pool_id: str,
+        before: m.Pool,
+        pool: m.Pool,
+        decisions: list[m.Decision],
+        *,
+        due_steps: bool,
+        queued: tuple[str, str] | None = None,
+    ) -> None:
+        """Apply due steps, match, persist what changed, publish."""
+        now = max(self.now_ms(), pool.clock_ms)
+        routed = self.routed.setdefault(pool_id, {})
+        stepped: list[str] = []
+        if due_steps:
+            for iid, entry in routed.items():
+                current = pool.waiting.get(iid) or pool.offered.get(iid)
+                if current is None:
+                    continue
+                target = self._target(entry, now)
+                if target != current.target:
+                    pool = m.retarget(pool, iid, target)
+                    stepped.append(iid)
+        pool, offers = m.match(pool, now, self.strategies, self.offer_timeout_ms)
+        pool = pool.model_copy(update={"clock_ms": max(pool.clock_ms, now)})
+        decisions.extend(offers)
+        self.pools[pool_id] = pool
+        gone = [iid for iid in routed if iid not in pool.waiting and iid not in pool.offered]
+        for iid in gone:
+            del routed[iid]
+        self._persist(pool_id, before, pool, gone)
+        moment = _ms_time(now)
+        for decision in decisions:
+            await self._publish(pool_id, decision)
+        for iid in stepped:
+            current = pool.waiting.get(iid) or pool.offered.get(iid)
+            if current is not None:
+                await self._decide(
+                    pool_id,
+                    iid,
+                    current.target,
+                    None,
+                    "step",
+                    moment,
+                    "queued",
+                    current.enqueued_ms,
+                )
+        await self._positions(pool_id, pool, moment, queued)
+
+    async def _positions(
+        self, pool_id: str, pool: m.Pool, moment: datetime, queued: tuple[str, str] | None
+    ) -> None:
+        """Queue position and estimated wait of every waiting interaction, on change."""
+        now = int(moment.timestamp() * 1000)
+        current = m.positions_and_waits(pool, now)
+        last = self.positions.get(pool_id, {})
+        if queued is not None:
+            iid, reason = queued
+            entry = pool.waiting.get(iid) or pool.offered.get(iid)
+            if entry is not None:
+                await self._decide(
+                    pool_id,
+                    iid,
+                    entry.target,
+                    current.get(iid),
+                    reason,
+                    moment,
+                    "queued",
+                    entry.enqueued_ms,
+                )
+                if iid in current:
+                    last = {**last, iid: current[iid]}
+        for iid, figures in current.items():
+            previous = last.get(iid)
+            if previous is not None and previous[0] == figures[0]:
+                continue
+            entry = pool.waiting[iid]
+            await self._decide(
+                pool_id,
+                iid,
+                entry.target,
+                figures,
+                "position",
+                moment,
+                "position",
+                entry.enqueued_ms,
+            )
+        self.positions[pool_id] = current
+
+    async def _decide(
+        self,
+        pool_id: str,
+        iid: str,
+        target: Target,
+        figures: tuple[int, int | None] | None,
+        reason: str,
+        moment: datetime,
+        kind: str,
+        enqueued_ms: int,
+    ) -> None:
+        position, wait = figures if figures is not None else (None, None)
+        if kind == "position":
+            did = f"{iid}|{enqueued_ms}|position|{position}|{int(moment.timestamp() * 1000)}"
+        else:
+            did = f"{iid}|{enqueued_ms}|{kind}|{reason}|{target.step}"
+        decision = RoutingDecision(
+            id=did,
+            kind=kind,
+            interaction_id=iid,
+            routing_pool=pool_id,
+            queue=target.queues[0],
+            queues=target.queues,
+            priority=target.priority,
+            skills=target.required,
+            rule=target.rule,
+            step=target.step,
+            position=position,
+            estimated_wait_ms=wait,
+            reason=reason,
+            at=moment,
+        )
+        await self.decisions.send(key=stage_key(iid), value=decision)
+
+    async def _publish(self, pool_id: str, decision: m.Decision) -> None:
+        if isinstance(decision, m.Offer):
+            work = WorkAssignment(
+                id=f"{decision.offer_id}|offer",
+                kind="offer",
+                offer_id=decision.offer_id,
+                agent_id=decision.agent_id,
+                interaction_id=decision.interaction_id,
+                routing_pool=pool_id,
+                channel=decision.channel,
+                queue=decision.queue,
+                priority=decision.priority,
+                deadline=_ms_time(decision.deadline_ms),
+                at=_ms_time(decision.offered_ms),
+            )
+        elif isinstance(decision, m.Assignment):
+            work = WorkAssignment(
+                id=f"{decision.offer_id}|assign",
+                kind="assign",
+                offer_id=decision.offer_id,
+                agent_id=decision.agent_id,
+                interaction_id=decision.interaction_id,
+                routing_pool=pool_id,
+                channel=decision.channel,
+                queue=decision.queue,
+                at=_ms_time(decision.accepted_ms),
+            )
+        elif isinstance(decision, m.OfferEnded):
+            kind = {"rejected": "reject", "timed-out": "timeout"}.get(decision.reason, "rescind")
+            work = WorkAssignment(
+                id=f"{decision.offer_id}|{kind}",
+                kind=kind,
+                offer_id=decision.offer_id,
+                agent_id=decision.agent_id,
+                interaction_id=decision.interaction_id,
+                routing_pool=pool_id,
+                requeued=decision.requeued,
+                at=_ms_time(decision.at_ms),
+            )
+        elif isinstance(decision, m.AgentAway):
+            work = WorkAssignment(
+                id=f"{decision.agent_id}|away|{decision.at_ms}",
+                kind="away",
+                agent_id=decision.agent_id,
+                routing_pool=pool_id,
+                at=_ms_time(decision.at_ms),
+            )
+        else:  # Dequeued
+            self.positions.get(pool_id, {}).pop(decision.interaction_id, None)
+            await self.decisions.send(
+                key=stage_key(decision.interaction_id),
+                value=RoutingDecision(
+                    id=f"{decision.interaction_id}|dequeued|{decision.at_ms}",
+                    kind="dequeued",
+                    interaction_id=decision.interaction_id,
+                    routing_pool=pool_id,
+                    queue=decision.queue,
+                    rule="",
+                    reason=decision.reason,
+                    at=_ms_time(decision.at_ms),
+                ),
+            )
+            return
+        await self.assignments.send(key=stage_key(work.agent_id), value=work)
+
+    # ---- persistence: one row per entity ----
+
+    def _persist(self, pool_id: str, before: m.Pool, after: m.Pool, touched: list[str]) -> None:
+        routed = self.routed.get(pool_id, {})
+        for key, row in changed_rows(pool_id, before, after, routed, touched).items():
+            if row is not None:
+                self.table[key] = row
+            elif key in self.table:
+                del self.table[key]
+
+    async def _rebuild(self) -> None:
+        self.pools, self.routed = pools_from_rows(self.table.items())
+        self.positions.clear()
+        self.pending_ticks.clear()
+
+    # ---- durable timers ----
+
+    def due_ms(self, pool_id: str, pool: m.Pool) -> int | None:
+        times = [t for t in (m.next_deadline_ms(pool),) if t is not None]
+        for iid, entry in self.routed.get(pool_id, {}).items():
+            if iid in pool.waiting or iid in pool.offered:
+                step = self._step_due_ms(entry, pool.clock_ms)
+                if step is not None:
+                    times.append(step)
+        return min(times) if times else None
+
+    async def _sweep(self) -> None:
+        """Send a tick to each pool that time alone changes now (through Kafka: timers
+        cannot write tables); the agent re-checks."""
+        if not may_run_timer(self.app):
+            return
+        now, moment = self.now_ms(), self.clock.now()
+        for pool_id, pool in list(self.pools.items()):
+            if pool_id in self.pending_ticks:
+                continue
+            due = self.due_ms(pool_id, pool)
+            if due is not None and due <= now:
+                self.pending_ticks.add(pool_id)
+                await self.commands.send(
+                    key=stage_key(pool_id),
+                    value=RoutingCommand(command="tick", routing_pool=pool_id, time=moment),
+                )

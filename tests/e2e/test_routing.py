@@ -1,0 +1,436 @@
+"""The routing and assignment stage through Kafka: routing requests and agent events in, offers
+on ``cim.work.assignments.v1`` and decisions on ``cim.routing.decisions.v1`` out. Event time
+drives the timers (``CIM_CLOCK=event``): later events advance the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from interaction_streams.contract.topics import TopicContract
+from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
+from tests.conftest import WorkerFactory
+
+pytestmark = pytest.mark.kafka
+
+T = 1_795_683_600_000  # 2026-11-26T09:00:00Z
+S = 1000
+TMF683 = "/tmf-api/partyInteractionManagement/v5/partyInteraction"
+
+POLICY = """
+version: "test-1"
+queues:
+  billing:
+    channel: voice
+  general:
+    channel: voice
+  vip:
+    channel: voice
+  expert:
+    channel: voice
+  small:
+    channel: voice
+    maxLength: 1
+    overflow: general
+  chat:
+    channel: chat
+rules:
+  - name: to-expert
+    when: queue == "expert"
+    target:
+      queue: expert
+      skills: [{skill: disputes, minProficiency: 4}]
+  - name: small
+    when: intent == "small"
+    target:
+      queue: small
+      skills: [{skill: nobody}]
+  - name: chat
+    when: channel == "chat"
+    target:
+      queue: chat
+  - name: gold
+    when: context.tier == "gold" and intent == "roaming"
+    target:
+      queue: vip
+      priority: 5
+      skills: [{skill: vip}]
+  - name: billing
+    when: intent == "billing"
+    target:
+      queue: billing
+      skills: [{skill: billing, minProficiency: 4}]
+      steps:
+        - {afterSeconds: 30, lowerProficiencyBy: 2}
+default:
+  queue: general
+"""
+
+
+def iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+
+
+def key(value: str) -> bytes:
+    return orjson.dumps(value)
+
+
+def agent(kind: str, agent_id: str, at_ms: int, **data: Any) -> Record:
+    body = {"agentId": agent_id, "routingPool": "p1", **data}
+    return (
+        key("p1"),
+        cloud_event(f"cim.agent.{kind}", body, f"a-{agent_id}-{at_ms}", iso(at_ms)),
+        [],
+    )
+
+
+def request(command: str, interaction: str, at_ms: int, **extra: Any) -> Record:
+    body = {
+        "command": command,
+        "interactionId": interaction,
+        "routingPool": "p1",
+        "time": iso(at_ms),
+        "channel": "voice",
+        **extra,
+    }
+    return key("p1"), orjson.dumps(body), []
+
+
+def channel(kind: str, interaction: str, at_ms: int, **data: Any) -> Record:
+    body = {"interactionId": interaction, "routingPool": "p1", **data}
+    event = cloud_event(f"cim.{kind}", body, f"c-{interaction}-{kind}-{at_ms}", iso(at_ms))
+    return interaction.encode(), event, []
+
+
+def start(worker_factory: WorkerFactory, tmp_path: Path) -> WorkerProcess:
+    path = tmp_path / "routing.yaml"
+    path.write_text(POLICY)
+    return worker_factory(
+        cim_clock="event",
+        cim_sweep_interval_seconds="0.3",
+        cim_routing_policy=str(path),
+        cim_routing_offer_timeout_seconds="10",
+    )
+
+
+def send(bootstrap: str, topics: TopicContract, topic_id: str, records: list[Record]) -> None:
+    asyncio.run(produce(bootstrap, topics[topic_id].name, records))
+
+
+def outputs(
+    bootstrap: str, topics: TopicContract, topic_id: str, expected: int
+) -> list[dict[str, Any]]:
+    got = asyncio.run(read_topic(bootstrap, topics[topic_id].name, expected, 2.0, 90.0))
+    return [orjson.loads(r.value or b"") for r in got]
+
+
+def offers(rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(kind, agent, interaction) of each work assignment: the topic is keyed by agent, so
+    the order across agents is not kept."""
+    return {(r["kind"], r["agentId"], r.get("interactionId", "")) for r in rows}
+
+
+def test_skills_time_out_requeue_step_and_abandon(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    start(worker_factory, tmp_path)
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent("logged-in", "expert", T, skills={"billing": 5}),
+            agent("logged-in", "other", T + 1, skills={"billing": 4}),
+            agent("logged-in", "novice", T + 2, skills={"billing": 2}),
+        ],
+    )
+    # c1 needs billing at 4: one of the two skilled agents gets the offer, never the novice.
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [request("enqueue", "c1", T + S, intent="billing")],
+    )
+    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    assert len(first) == 1 and first[0]["kind"] == "offer"
+    offered_to = first[0]["agentId"]
+    assert offered_to in ("expert", "other")
+    assert first[0]["deadline"].startswith("2026-11-26T09:00:11")
+    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+    assert decisions[0]["queue"] == "billing" and decisions[0]["rule"] == "billing"
+    assert decisions[0]["skills"] == [{"skill": "billing", "minProficiency": 4}]
+
+    # Event time passes the deadline (an unrelated agent event moves the clock): the offer
+    # times out, c1 is re-queued with its age and offered to the other skilled agent.
+    send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "x", T + 12 * S)])
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    retry = "other" if offered_to == "expert" else "expert"
+    assert offers(rows) == {
+        ("offer", offered_to, "c1"),
+        ("timeout", offered_to, "c1"),
+        ("offer", retry, "c1"),
+    }
+    second = next(r for r in rows if r["kind"] == "offer" and r["agentId"] == retry)
+    assert second["offerId"] != first[0]["offerId"]
+    # The retried agent accepts c1; the one who let it time out goes away. c2 needs billing
+    # at 4: it waits; after 30 s the step lowers it to 2 and the novice gets it.
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                second["agentId"],
+                T + 13 * S,
+                offerId=second["offerId"],
+                interactionId="c1",
+            )
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [agent("presence.changed", offered_to, T + 13 * S, presence="away")],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [request("enqueue", "c2", T + 14 * S, intent="billing")],
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 4)
+    assert ("assign", retry, "c1") in offers(rows)
+    send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "y", T + 45 * S)])
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 5)
+    assert ("offer", "novice", "c2") in offers(rows)
+    stepped = [
+        d
+        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+        if d["interactionId"] == "c2" and d["reason"] == "step"
+    ]
+    assert stepped and stepped[0]["skills"] == [{"skill": "billing", "minProficiency": 2}]
+
+    # The customer abandons while offered: the offer is rescinded.
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [request("withdraw", "c2", T + 46 * S, reason="abandoned")],
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 6)
+    assert ("rescind", "novice", "c2") in offers(rows)
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids))
+
+
+def until(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition never held"
+        time.sleep(0.25)
+
+
+def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_abandon(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    worker = start(worker_factory, tmp_path)
+    profile = cloud_event(
+        "cim.customer.profile.updated", {"partyId": "ada", "tier": "gold"}, "p-ada", iso(T - S)
+    )
+    send(kafka_bootstrap, topics, "customer-profile", [(b"ada", profile, [])])
+    until(lambda: worker.get("/customerContext/ada")[0] == 200)
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent("logged-in", "plain", T, skills={"billing": 5}),
+            agent("logged-in", "gold-desk", T + 1, skills={"vip": 3}),
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel("voice.offered", "call-1", T + S, partyId="ada", intent="roaming"),
+            channel("interaction.queued", "call-1", T + 2 * S, queue="ivr-main"),
+        ],
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    assert offers(rows) == {("offer", "gold-desk", "call-1")}
+    queued = [
+        d for d in outputs(kafka_bootstrap, topics, "routing-decisions", 1) if d["kind"] == "queued"
+    ]
+    assert [(d["queue"], d["rule"], d["priority"]) for d in queued] == [("vip", "gold", 5)]
+    assert queued[0]["skills"] == [{"skill": "vip", "minProficiency": 1}]
+
+    # The customer hangs up while the offer rings: the offer is rescinded.
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("interaction.abandoned", "call-1", T + 3 * S)],
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 2)
+    assert offers(rows) == {("offer", "gold-desk", "call-1"), ("rescind", "gold-desk", "call-1")}
+    dequeued = [
+        d
+        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+        if d["kind"] == "dequeued"
+    ]
+    assert [d["reason"] for d in dequeued] == ["abandoned"]
+
+
+def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    worker = start(worker_factory, tmp_path)
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent("logged-in", "a1", T, skills={"billing": 5}),
+            agent("logged-in", "a2", T + 1, skills={"billing": 5}),
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [request("enqueue", "c1", T + S, intent="billing")],
+    )
+    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    assert [r["kind"] for r in first] == ["offer"]
+    time.sleep(2)  # past a commit of the source offsets
+    worker.kill()
+    shutil.rmtree(worker.data_dir)  # RocksDB lost too: the rows come back from the changelog
+    start(worker_factory, tmp_path)
+    send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "x", T + 12 * S)])
+    retry = "a2" if first[0]["agentId"] == "a1" else "a1"
+    until(
+        lambda: (
+            {("timeout", first[0]["agentId"], "c1"), ("offer", retry, "c1")}
+            <= offers(outputs(kafka_bootstrap, topics, "work-assignments", 3))
+        ),
+        timeout=60,
+    )
+
+
+def test_transfer_to_an_expert_after_an_accepted_offer(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    worker = start(worker_factory, tmp_path)
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent("logged-in", "first", T, skills={"billing": 5}),
+            agent("logged-in", "junior", T + 1, skills={"disputes": 2}),
+            agent("logged-in", "senior", T + 2, skills={"disputes": 5}),
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("voice.offered", "call-9", T + S, partyId="bob", intent="billing")],
+    )
+    until(lambda: worker.get(f"{TMF683}/call-9")[0] == 200)
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("interaction.queued", "call-9", T + 2 * S, queue="ivr-main")],
+    )
+    got = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    offer = got[0]
+    assert (offer["kind"], offer["agentId"]) == ("offer", "first")
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "first",
+                T + 3 * S,
+                offerId=offer["offerId"],
+                interactionId="call-9",
+            )
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel("interaction.answered", "call-9", T + 4 * S, agentId="first"),
+            channel(
+                "interaction.transferred",
+                "call-9",
+                T + 60 * S,
+                mode="blind",
+                fromAgentId="first",
+                toQueue="expert",
+            ),
+        ],
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    assert offers(rows) == {
+        ("offer", "first", "call-9"),
+        ("assign", "first", "call-9"),
+        ("offer", "senior", "call-9"),
+    }
+    ids = [r["offerId"] for r in rows]
+    assert len(set(ids)) == 2  # the transfer's offer is a new reservation
+    decided = [
+        (d["queue"], d["rule"])
+        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+        if d["kind"] == "queued"
+    ]
+    assert decided == [("billing", "billing"), ("expert", "to-expert")]
+
+
+def test_overflow_and_mixed_channel_capacity(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    start(worker_factory, tmp_path)
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [agent("logged-in", "mixed", T, capacity={"voice": 1, "chat": 2})],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [
+            # "small" holds one: the second overflows to "general"
+            request("enqueue", "s1", T + S, intent="small"),
+            request("enqueue", "s2", T + 2 * S, intent="small"),
+            # two chats fit the agent's chat capacity; the third waits
+            request("enqueue", "h1", T + 3 * S, channel="chat"),
+            request("enqueue", "h2", T + 4 * S, channel="chat"),
+            request("enqueue", "h3", T + 5 * S, channel="chat"),
+        ],
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 2)
+    assert offers(rows) == {("offer", "mixed", "h1"), ("offer", "mixed", "h2")}
+    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 5)
+    queued = {d["interactionId"]: d for d in decisions if d["kind"] == "queued"}
+    assert (queued["s1"]["queue"], queued["s1"]["reason"]) == ("small", "enqueued")
+    assert (queued["s2"]["queue"], queued["s2"]["reason"]) == ("general", "overflow")
+    assert queued["h3"]["queue"] == "chat" and queued["h3"]["position"] == 1
+    assert "estimatedWaitMs" not in queued["s1"]  # nobody has the skill: no estimate
