@@ -339,7 +339,10 @@ def test_two_workers_forward_retrievals_and_merge_lists(
         together = held[0] | held[1]
         return (held[0], held[1]) if together == set(names) else None
 
-    on_w1, on_w2 = wait_for("both workers holding partitions and every interaction", split, 120)
+    try:
+        on_w1, on_w2 = wait_for("both workers holding partitions and every interaction", split, 240)
+    except AssertionError as exc:  # keep the workers' logs: they go with the tmp dirs
+        raise AssertionError(f"{exc}\n--- w1:\n{w1.tail(60)}\n--- w2:\n{w2.tail(60)}") from None
     assert on_w1 and on_w2 and not on_w1 & on_w2
 
     for worker in (w1, w2):
