@@ -55,8 +55,8 @@ clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 .PHONY: bench-context
-# The customer-context benchmark: 1,000,000 profiles then 200,000 business events through one
+# The customer-context benchmark (about 50 min here): 1,000,000 profiles then 200,000 business events through one
 # worker (RocksDB), against a local Kafka (or KAFKA_BOOTSTRAP_SERVERS); figures printed and
 # written to bench-results/context.json.
 bench-context: install kafka-jars
-	$(BIN)/python -m interaction_streams.bench.context --out bench-results/context.json
+	$(BIN)/python -m interaction_streams.bench.context --load-budget 3600 --out bench-results/context.json
