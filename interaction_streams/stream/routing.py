@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -33,6 +33,7 @@ from interaction_streams.contract.routing import (
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.ingest import RawRecord
 from interaction_streams.domain.routing import matcher as m
+from interaction_streams.domain.routing import outputs
 from interaction_streams.domain.routing.decide import (
     facts_for,
     next_step_after,
@@ -62,10 +63,6 @@ from interaction_streams.stream.wiring import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def _ms_time(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @dataclass
@@ -187,7 +184,7 @@ class RoutingShell:
         for w in before.waiting.values():
             lengths[w.queue] = lengths.get(w.queue, 0) + 1
         queue = overflow_for(self.policy, first, lengths)
-        moment = _ms_time(now)
+        moment = outputs.ms_time(now)
         if queue is None:  # every queue of the overflow chain is full
             await self._decide(
                 pool_id, iid, choice.targets[0], None, "queue-full", moment, "dequeued", enqueued_ms
@@ -256,7 +253,7 @@ class RoutingShell:
         for iid in gone:
             del routed[iid]
         self._persist(pool_id, before, pool, gone)
-        moment = _ms_time(now)
+        moment = outputs.ms_time(now)
         for decision in decisions:
             await self._publish(pool_id, decision)
         for iid in stepped:
@@ -349,69 +346,14 @@ class RoutingShell:
         await self.decisions.send(key=stage_key(iid), value=decision)
 
     async def _publish(self, pool_id: str, decision: m.Decision) -> None:
-        if isinstance(decision, m.Offer):
-            work = WorkAssignment(
-                id=f"{decision.offer_id}|offer",
-                kind="offer",
-                offer_id=decision.offer_id,
-                agent_id=decision.agent_id,
-                interaction_id=decision.interaction_id,
-                routing_pool=pool_id,
-                channel=decision.channel,
-                queue=decision.queue,
-                priority=decision.priority,
-                deadline=_ms_time(decision.deadline_ms),
-                at=_ms_time(decision.offered_ms),
-            )
-        elif isinstance(decision, m.Assignment):
-            work = WorkAssignment(
-                id=f"{decision.offer_id}|assign",
-                kind="assign",
-                offer_id=decision.offer_id,
-                agent_id=decision.agent_id,
-                interaction_id=decision.interaction_id,
-                routing_pool=pool_id,
-                channel=decision.channel,
-                queue=decision.queue,
-                at=_ms_time(decision.accepted_ms),
-            )
-        elif isinstance(decision, m.OfferEnded):
-            kind = {"rejected": "reject", "timed-out": "timeout"}.get(decision.reason, "rescind")
-            work = WorkAssignment(
-                id=f"{decision.offer_id}|{kind}",
-                kind=kind,
-                offer_id=decision.offer_id,
-                agent_id=decision.agent_id,
-                interaction_id=decision.interaction_id,
-                routing_pool=pool_id,
-                requeued=decision.requeued,
-                at=_ms_time(decision.at_ms),
-            )
-        elif isinstance(decision, m.AgentAway):
-            work = WorkAssignment(
-                id=f"{decision.agent_id}|away|{decision.at_ms}",
-                kind="away",
-                agent_id=decision.agent_id,
-                routing_pool=pool_id,
-                at=_ms_time(decision.at_ms),
-            )
-        else:  # Dequeued
+        work = outputs.work_assignment(pool_id, decision)
+        if work is not None:
+            await self.assignments.send(key=stage_key(work.agent_id), value=work)
+        elif isinstance(decision, m.Dequeued):
             self.positions.get(pool_id, {}).pop(decision.interaction_id, None)
             await self.decisions.send(
-                key=stage_key(decision.interaction_id),
-                value=RoutingDecision(
-                    id=f"{decision.interaction_id}|dequeued|{decision.at_ms}",
-                    kind="dequeued",
-                    interaction_id=decision.interaction_id,
-                    routing_pool=pool_id,
-                    queue=decision.queue,
-                    rule="",
-                    reason=decision.reason,
-                    at=_ms_time(decision.at_ms),
-                ),
+                key=stage_key(decision.interaction_id), value=outputs.dequeued(pool_id, decision)
             )
-            return
-        await self.assignments.send(key=stage_key(work.agent_id), value=work)
 
     # ---- persistence: one row per entity ----
 
