@@ -20,9 +20,14 @@ from interaction_streams.domain.routing.skills import SkillRequirement
 class RoutingRequest(WireModel):
     """Enqueue an interaction in its routing pool, or withdraw it (answered, abandoned,
     ended, closed). ``enqueued_ms`` is the first time it queued: a re-queue keeps its age.
-    The ``context_*`` facts come from the customer context (null without a known party)."""
+    The ``context_*`` facts come from the customer context (null without a known party).
 
-    command: Literal["enqueue", "withdraw"]
+    ``escalate`` (from the escalation stage, level L1) raises the priority of a waiting
+    interaction by ``priority_boost`` without changing its age. ``min_priority`` on an
+    enqueue keeps a priority earned earlier (a callback keeps its original queue priority).
+    """
+
+    command: Literal["enqueue", "withdraw", "escalate"]
     interaction_id: str = Field(min_length=1)
     routing_pool: str = Field(default="default", min_length=1, max_length=64)
     time: AwareDatetime
@@ -42,6 +47,9 @@ class RoutingRequest(WireModel):
     context_contacts24h: int | None = None
     context_preferred_channel: str | None = None
     moments: tuple[str, ...] = ()
+    min_priority: int | None = None
+    priority_boost: int | None = Field(default=None, ge=1)
+    escalation_id: str | None = None
 
 
 class RoutingCommand(WireModel):
