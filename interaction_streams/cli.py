@@ -74,6 +74,9 @@ def _worker(args: argparse.Namespace) -> int:
         loglevel=settings.log_level,
         logging_config=logging_config(settings.log_level, settings.log_format),
     )
+    # Faust's terminal spinner sets the root logger to DEBUG when the level is WARNING or
+    # above, so every send would build a debug record: a service needs no spinner.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0
 
