@@ -30,6 +30,7 @@ from interaction_streams.domain.ingest import RawRecord
 from interaction_streams.domain.interaction.lifecycle import Stimulus
 from interaction_streams.domain.interaction.stage import (
     StepResult,
+    due_for_purge,
     on_erase,
     on_purge,
     on_stimulus,
@@ -206,7 +207,11 @@ class InteractionShell:
         if not may_run_timer(self.app):
             return
         now = self.now_ms()
-        due = [k for k, ended in list(self.closed.items()) if now >= ended + self.retention_ms]
+        due = [
+            k
+            for k, ended in list(self.closed.items())
+            if due_for_purge(ended, now, self.retention_ms)
+        ]
         moment = datetime.fromtimestamp(now / 1000, tz=UTC)
         for key in due:
             command = InteractionCommand(

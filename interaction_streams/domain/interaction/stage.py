@@ -152,10 +152,15 @@ def on_stimulus(timeline: Timeline | None, stim: Stimulus, lateness_ms: int) -> 
     )
 
 
+def due_for_purge(ended_ms: int | None, now_ms: int, retention_ms: int) -> bool:
+    """A closed interaction is kept for ``retention_ms`` after it ended, then removed."""
+    return ended_ms is not None and now_ms >= ended_ms + retention_ms
+
+
 def on_purge(timeline: Timeline | None, now_ms: int, retention_ms: int) -> StepResult:
     """Remove a closed interaction whose retention has passed; anything else stays."""
     current = timeline.current if timeline else None
-    if current is None or current.ended_ms is None or now_ms < current.ended_ms + retention_ms:
+    if current is None or not due_for_purge(current.ended_ms, now_ms, retention_ms):
         return StepResult(timeline, None)
     return StepResult(None, None, facts=_facts(current, None))
 
