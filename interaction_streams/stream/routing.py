@@ -155,6 +155,9 @@ class RoutingShell:
             pool, decisions = m.remove(before, iid, request.reason or "withdrawn", now)
             await self._settle(pool_id, before, pool, list(decisions), due_steps=False)
             return
+        if request.command == "escalate":
+            await self._escalate(pool_id, before, request, now)
+            return
         if iid in before.offers or iid in before.waiting:
             return  # already queued: a duplicate request keeps the entry (and its age)
         facts = facts_for(
@@ -194,11 +197,32 @@ class RoutingShell:
         routed[iid] = entry
         target = self._target(entry, now)
         waiting = m.Waiting(
-            interaction_id=iid, channel=request.channel, target=target, enqueued_ms=enqueued_ms
+            interaction_id=iid,
+            channel=request.channel,
+            target=target,
+            enqueued_ms=enqueued_ms,
+            min_priority=request.min_priority,
         )
         pool = m.enqueue(before, waiting)
         reason = "overflow" if queue != first else "enqueued"
-        await self._settle(pool_id, before, pool, [], due_steps=True, queued=(iid, reason))
+        await self._settle(pool_id, before, pool, [], due_steps=True, queued=(iid, reason, ""))
+
+    async def _escalate(
+        self, pool_id: str, before: m.Pool, request: RoutingRequest, now: int
+    ) -> None:
+        """Raise a waiting interaction's priority (its age is kept); a repeated escalation id
+        or an interaction no longer waiting changes nothing."""
+        iid = request.interaction_id
+        pool, entry = m.escalate(before, iid, request.priority_boost or 0, request.escalation_id)
+        if entry is None:
+            return
+        routed = self.routed.get(pool_id, {}).get(iid)
+        if routed is not None:  # the policy's target as of now, with the boost on top
+            pool = m.retarget(pool, iid, self._target(routed, now))
+        tag = request.escalation_id or str(entry.boost)
+        await self._settle(
+            pool_id, before, pool, [], due_steps=True, queued=(iid, "escalated", tag)
+        )
 
     def _target(self, entry: RoutedEntry, now_ms: int) -> Target:
         waited = max(0.0, (now_ms - entry.enqueued_ms) / 1000)
@@ -230,7 +254,7 @@ class RoutingShell:
         decisions: list[m.Decision],
         *,
         due_steps: bool,
-        queued: tuple[str, str] | None = None,
+        queued: tuple[str, str, str] | None = None,
     ) -> None:
         """Apply due steps, match, persist what changed, publish."""
         now = max(self.now_ms(), pool.clock_ms)
@@ -241,9 +265,9 @@ class RoutingShell:
                 current = pool.waiting.get(iid) or pool.offered.get(iid)
                 if current is None:
                     continue
-                target = self._target(entry, now)
-                if target != current.target:
-                    pool = m.retarget(pool, iid, target)
+                retargeted = m.retarget(pool, iid, self._target(entry, now))
+                if retargeted is not pool:
+                    pool = retargeted
                     stepped.append(iid)
         pool, offers = m.match(pool, now, self.strategies, self.offer_timeout_ms)
         pool = pool.model_copy(update={"clock_ms": max(pool.clock_ms, now)})
@@ -272,14 +296,18 @@ class RoutingShell:
         await self._positions(pool_id, pool, moment, queued)
 
     async def _positions(
-        self, pool_id: str, pool: m.Pool, moment: datetime, queued: tuple[str, str] | None
+        self,
+        pool_id: str,
+        pool: m.Pool,
+        moment: datetime,
+        queued: tuple[str, str, str] | None,
     ) -> None:
         """Queue position and estimated wait of every waiting interaction, on change."""
         now = int(moment.timestamp() * 1000)
         current = m.positions_and_waits(pool, now)
         last = self.positions.get(pool_id, {})
         if queued is not None:
-            iid, reason = queued
+            iid, reason, tag = queued
             entry = pool.waiting.get(iid) or pool.offered.get(iid)
             if entry is not None:
                 await self._decide(
@@ -291,6 +319,7 @@ class RoutingShell:
                     moment,
                     "queued",
                     entry.enqueued_ms,
+                    tag=tag,
                 )
                 if iid in current:
                     last = {**last, iid: current[iid]}
@@ -321,12 +350,16 @@ class RoutingShell:
         moment: datetime,
         kind: str,
         enqueued_ms: int,
+        *,
+        tag: str = "",
     ) -> None:
         position, wait = figures if figures is not None else (None, None)
         if kind == "position":
             did = f"{iid}|{enqueued_ms}|position|{position}|{int(moment.timestamp() * 1000)}"
         else:
             did = f"{iid}|{enqueued_ms}|{kind}|{reason}|{target.step}"
+            if tag:
+                did += f"|{tag}"
         decision = RoutingDecision(
             id=did,
             kind=kind,

@@ -434,3 +434,29 @@ def test_overflow_and_mixed_channel_capacity(
     assert (queued["s2"]["queue"], queued["s2"]["reason"]) == ("general", "overflow")
     assert queued["h3"]["queue"] == "chat" and queued["h3"]["position"] == 1
     assert "estimatedWaitMs" not in queued["s1"]  # nobody has the skill: no estimate
+
+
+def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    start(worker_factory, tmp_path)
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [
+            request("enqueue", "old", T + S),
+            request("enqueue", "young", T + 2 * S),
+            request("escalate", "young", T + 3 * S, priorityBoost=20, escalationId="esc-1"),
+            # the escalation stage re-sends after a restart: the same id changes nothing
+            request("escalate", "young", T + 4 * S, priorityBoost=20, escalationId="esc-1"),
+        ],
+    )
+    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    escalated = [d for d in decisions if d["reason"] == "escalated"]
+    assert [(d["interactionId"], d["priority"]) for d in escalated] == [("young", 20)]
+    # one agent logs in: the escalated, younger interaction goes first
+    send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "a1", T + 5 * S)])
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    assert offers(rows) == {("offer", "a1", "young")}
+    assert rows[0]["priority"] == 20
