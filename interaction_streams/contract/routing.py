@@ -62,7 +62,11 @@ class RoutingCommand(WireModel):
 
 
 class RoutingDecision(WireModel):
-    """Where an interaction waits and why, and its queue position and estimated wait."""
+    """Where an interaction waits and why, and its queue position and estimated wait.
+
+    ``alternatives`` and ``announcement`` come from a rule that offers other ways to be served
+    (a callback, a chat) when a channel is down or degraded: the platform announces them.
+    """
 
     id: str
     kind: Literal["queued", "position", "dequeued"] = "queued"
@@ -78,6 +82,8 @@ class RoutingDecision(WireModel):
     estimated_wait_ms: int | None = None
     reason: str
     at: AwareDatetime
+    alternatives: tuple[str, ...] = ()
+    announcement: str | None = None
 
 
 class WorkAssignment(WireModel):
@@ -95,3 +101,16 @@ class WorkAssignment(WireModel):
     deadline: AwareDatetime | None = None
     requeued: bool | None = None
     at: AwareDatetime
+
+
+class PolicyDocument(WireModel):
+    """A business policy published at run time (compacted topic ``cim.routing.policy.v1``,
+    keyed by the policy name as a JSON string): the YAML text as written, with its version and
+    where it came from. Every worker replicates the topic; a document that fails validation is
+    refused and the last good policy stays."""
+
+    name: Literal["routing"] = "routing"
+    version: str | None = Field(default=None, max_length=128)
+    source: str = Field(min_length=1, max_length=512)  # the file it was published from
+    text: str = Field(min_length=1, max_length=1_000_000)
+    published_at: AwareDatetime

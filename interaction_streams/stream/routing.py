@@ -21,10 +21,12 @@ from typing import Any
 import faust
 from faust.types import StreamT
 
+from interaction_streams.contract.channel_status import ChannelStatus
 from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.events.agent import AgentEvent
 from interaction_streams.contract.events.registry import type_payload
 from interaction_streams.contract.routing import (
+    PolicyDocument,
     RoutingCommand,
     RoutingDecision,
     RoutingRequest,
@@ -41,7 +43,7 @@ from interaction_streams.domain.routing.decide import (
     route,
     target_at,
 )
-from interaction_streams.domain.routing.policy import RoutingPolicy
+from interaction_streams.domain.routing.policy import RoutingPolicy, next_policy
 from interaction_streams.domain.routing.rows import (
     RoutedEntry,
     RoutingRow,
@@ -53,6 +55,7 @@ from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import stage_key
+from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
     StageClock,
@@ -75,8 +78,15 @@ class RoutingShell:
     policy: RoutingPolicy
     pools: dict[str, m.Pool] = field(default_factory=dict)
     routed: dict[str, dict[str, RoutedEntry]] = field(default_factory=dict)  # pool -> iid
-    positions: dict[str, dict[str, tuple[int, int | None]]] = field(default_factory=dict)
+    # pool -> interaction -> (the position last sent, when): updates on change, rate-limited
+    positions: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    positions_due: dict[str, int] = field(default_factory=dict)  # pool -> next recompute
+    positions_dirty: set[str] = field(default_factory=set)  # pools changed since
     pending_ticks: set[str] = field(default_factory=set)
+    answered: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    stat_labels: set[tuple[str, str]] = field(default_factory=set)  # (pool, queue) set
+    offering: dict[str, tuple[tuple[str, ...], str | None]] = field(default_factory=dict)
+    presence_labels: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -93,6 +103,23 @@ class RoutingShell:
         self.assignments = model_topic(self.app, c, "work-assignments", WorkAssignment)
         self.strategies = {name: q.strategy for name, q in self.policy.queues.items()}
         self.offer_timeout_ms = int(self.settings.routing_offer_timeout_seconds * 1000)
+        self.position_interval_ms = int(self.settings.routing_position_interval_seconds * 1000)
+        kafka, app_id = self.settings.kafka, self.settings.app_id
+        self.channel_status: CompactedReplica[ChannelStatus] = CompactedReplica(
+            c["channel-status"].name,
+            ChannelStatus.model_validate_json,
+            kafka,
+            client_id=f"{app_id}-channel-status",
+        )
+        self.policy_documents: CompactedReplica[PolicyDocument] = CompactedReplica(
+            c["routing-policy"].name,
+            PolicyDocument.model_validate_json,
+            kafka,
+            client_id=f"{app_id}-routing-policy",
+        )
+        self.policy_documents.on_change.append(self._policy_changed)
+        self.app.add_dependency(self.channel_status)
+        self.app.add_dependency(self.policy_documents)
         self.table = model_table(
             self.app,
             "routing",
@@ -105,6 +132,40 @@ class RoutingShell:
         self.table.on_recover(self._rebuild)
         self.app.agent(self.source, name="routing")(self._run)
         self.app.timer(self.settings.sweep_interval_seconds, name="routing-ticks")(self._sweep)
+
+    @property
+    def readiness(self) -> tuple[Any, ...]:
+        """The replicas the worker waits for before it is ready (channel status, policy)."""
+        return (self.channel_status.ready, self.policy_documents.ready)
+
+    # ---- policy replaced at run time ----
+
+    def _policy_changed(
+        self, key: str, old: PolicyDocument | None, new: PolicyDocument | None
+    ) -> None:
+        """A policy document on the policy topic: switch to it if valid, else refuse it with
+        each problem (file, line, reason) and keep the policy in force."""
+        if new is None or key != "routing":
+            return  # a tombstone keeps the policy in force
+        policy, problems = next_policy(self.policy, new.text, new.source)
+        if problems or policy is None:
+            self.metrics.routing_policy_updates.labels(outcome="refused").inc()
+            for problem in problems:
+                log.error("routing policy %s refused: %s", new.version or "?", problem)
+            log.error(
+                "routing policy %s kept in force (refused %s)",
+                self.policy.version,
+                new.version,
+            )
+            return
+        self.policy = policy
+        self.strategies = {name: q.strategy for name, q in policy.queues.items()}
+        self.metrics.routing_policy_updates.labels(outcome="applied").inc()
+        log.info("routing policy %s in force (from %s)", policy.version, new.source)
+
+    def channel_facts(self) -> dict[str, Any]:
+        """``channelStatus.<channel>``: each channel's condition known to this worker."""
+        return {f"channelStatus.{k}": v.status for k, v in self.channel_status.items()}
 
     # ---- the agent ----
 
@@ -170,6 +231,7 @@ class RoutingShell:
             moments=request.moments,
             party_known=request.party_id is not None,
         )
+        facts.update(self.channel_facts())
         facts.update(
             {
                 "context.tier": request.context_tier,
@@ -194,6 +256,8 @@ class RoutingShell:
             )
             return
         entry = RoutedEntry(choice=choice, queue=queue, enqueued_ms=enqueued_ms)
+        if choice.target.alternatives or choice.target.announcement:
+            self.offering[iid] = (choice.target.alternatives, choice.target.announcement)
         routed[iid] = entry
         target = self._target(entry, now)
         waiting = m.Waiting(
@@ -302,32 +366,50 @@ class RoutingShell:
         moment: datetime,
         queued: tuple[str, str, str] | None,
     ) -> None:
-        """Queue position and estimated wait of every waiting interaction, on change."""
+        """The decision of an interaction just queued (with its position), then queue
+        positions and estimated waits on change, at most once per interaction per
+        ``CIM_ROUTING_POSITION_INTERVAL_SECONDS`` of event time (a change held back goes out
+        with a later recompute, which the timer triggers when nothing else happens)."""
         now = int(moment.timestamp() * 1000)
-        current = m.positions_and_waits(pool, now)
-        last = self.positions.get(pool_id, {})
+        sent = self.positions.setdefault(pool_id, {})
         if queued is not None:
             iid, reason, tag = queued
             entry = pool.waiting.get(iid) or pool.offered.get(iid)
             if entry is not None:
+                figures = m.position_and_wait(pool, iid, now)
                 await self._decide(
                     pool_id,
                     iid,
                     entry.target,
-                    current.get(iid),
+                    figures,
                     reason,
                     moment,
                     "queued",
                     entry.enqueued_ms,
                     tag=tag,
+                    offering=self.offering.pop(iid, None),
                 )
-                if iid in current:
-                    last = {**last, iid: current[iid]}
+                if figures is not None:
+                    sent[iid] = (figures[0], now)
+        self.positions_dirty.add(pool_id)
+        if now < self.positions_due.get(pool_id, 0):
+            return
+        self.positions_dirty.discard(pool_id)
+        interval = self.position_interval_ms
+        self.positions_due[pool_id] = now + interval
+        current = m.positions_and_waits(pool, now) if pool.waiting else {}
+        for iid in [i for i in sent if i not in current]:
+            del sent[iid]
         for iid, figures in current.items():
-            previous = last.get(iid)
-            if previous is not None and previous[0] == figures[0]:
-                continue
+            previous = sent.get(iid)
+            if previous is not None:
+                if previous[0] == figures[0]:
+                    continue
+                if now - previous[1] < interval:
+                    self.positions_dirty.add(pool_id)  # held back: a later recompute sends it
+                    continue
             entry = pool.waiting[iid]
+            sent[iid] = (figures[0], now)
             await self._decide(
                 pool_id,
                 iid,
@@ -338,7 +420,6 @@ class RoutingShell:
                 "position",
                 entry.enqueued_ms,
             )
-        self.positions[pool_id] = current
 
     async def _decide(
         self,
@@ -352,6 +433,7 @@ class RoutingShell:
         enqueued_ms: int,
         *,
         tag: str = "",
+        offering: tuple[tuple[str, ...], str | None] | None = None,
     ) -> None:
         position, wait = figures if figures is not None else (None, None)
         if kind == "position":
@@ -375,10 +457,65 @@ class RoutingShell:
             estimated_wait_ms=wait,
             reason=reason,
             at=moment,
+            alternatives=offering[0] if offering else (),
+            announcement=offering[1] if offering else None,
         )
         await self.decisions.send(key=stage_key(iid), value=decision)
 
+    def _count(self, pool_id: str, decision: m.Decision) -> None:
+        """Per-queue statistics of a decision: offers by outcome, answers within the
+        service-level target, abandonments."""
+        metrics = self.metrics
+        if isinstance(decision, m.Offer):
+            metrics.routing_offers.labels(pool=pool_id, outcome="offered").inc()
+        elif isinstance(decision, m.OfferEnded):
+            metrics.routing_offers.labels(pool=pool_id, outcome=decision.reason).inc()
+        elif isinstance(decision, m.Assignment):
+            metrics.routing_offers.labels(pool=pool_id, outcome="accepted").inc()
+            queue = decision.queue
+            spec = self.policy.queues.get(queue)
+            target_ms = (spec.service_level.within_seconds if spec else 20.0) * 1000
+            within = decision.accepted_ms - decision.enqueued_ms <= target_ms
+            metrics.routing_answered.labels(
+                pool=pool_id, queue=queue, within_target="yes" if within else "no"
+            ).inc()
+            met, total = self.answered.get((pool_id, queue), (0, 0))
+            met, total = met + within, total + 1
+            self.answered[(pool_id, queue)] = (met, total)
+            metrics.routing_service_level.labels(pool=pool_id, queue=queue).set(met / total)
+        elif isinstance(decision, m.Dequeued) and decision.reason == "abandoned":
+            metrics.routing_abandoned.labels(pool=pool_id, queue=decision.queue).inc()
+
+    def refresh_statistics(self, now_ms: int) -> None:
+        """Gauges of every pool on this worker: waiting and oldest wait per queue, agents by
+        presence (from the timer: a scan of the pool, kept off the record path)."""
+        metrics = self.metrics
+        seen: set[tuple[str, str]] = set()
+        presences: set[tuple[str, str]] = set()
+        for pool_id, pool in list(self.pools.items()):
+            for queue, stats in m.queue_stats(pool, now_ms).items():
+                seen.add((pool_id, queue))
+                metrics.routing_waiting.labels(pool=pool_id, queue=queue).set(stats.waiting)
+                metrics.routing_oldest_wait.labels(pool=pool_id, queue=queue).set(
+                    stats.oldest_wait_ms / 1000
+                )
+            counts: dict[str, int] = {}
+            for a in pool.agents.values():
+                if a.presence != "offline":
+                    counts[a.presence] = counts.get(a.presence, 0) + 1
+            for presence, n in counts.items():
+                presences.add((pool_id, presence))
+                metrics.routing_agents.labels(pool=pool_id, presence=presence).set(n)
+        for pool_id, queue in self.stat_labels - seen:
+            metrics.routing_waiting.labels(pool=pool_id, queue=queue).set(0)
+            metrics.routing_oldest_wait.labels(pool=pool_id, queue=queue).set(0)
+        for pool_id, presence in self.presence_labels - presences:
+            metrics.routing_agents.labels(pool=pool_id, presence=presence).set(0)
+        self.stat_labels |= seen
+        self.presence_labels |= presences
+
     async def _publish(self, pool_id: str, decision: m.Decision) -> None:
+        self._count(pool_id, decision)
         work = outputs.work_assignment(pool_id, decision)
         if work is not None:
             await self.assignments.send(key=stage_key(work.agent_id), value=work)
@@ -401,12 +538,16 @@ class RoutingShell:
     async def _rebuild(self) -> None:
         self.pools, self.routed = pools_from_rows(self.table.items())
         self.positions.clear()
+        self.positions_due.clear()
+        self.positions_dirty = set(self.pools)
         self.pending_ticks.clear()
 
     # ---- durable timers ----
 
     def due_ms(self, pool_id: str, pool: m.Pool) -> int | None:
         times = [t for t in (m.next_deadline_ms(pool),) if t is not None]
+        if pool_id in self.positions_dirty and pool.waiting:
+            times.append(self.positions_due.get(pool_id, 0))
         for iid, entry in self.routed.get(pool_id, {}).items():
             if iid in pool.waiting or iid in pool.offered:
                 step = self._step_due_ms(entry, pool.clock_ms)
@@ -420,6 +561,7 @@ class RoutingShell:
         if not may_run_timer(self.app):
             return
         now, moment = self.now_ms(), self.clock.now()
+        self.refresh_statistics(now)
         for pool_id, pool in list(self.pools.items()):
             if pool_id in self.pending_ticks:
                 continue
