@@ -5,7 +5,10 @@ drives the timers (``CIM_CLOCK=event``): later events advance the clock."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -460,3 +463,129 @@ def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
     rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
     assert offers(rows) == {("offer", "a1", "young")}
     assert rows[0]["priority"] == 20
+
+
+def test_voice_down_offers_callback_and_chat(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    down_rule = """rules:
+  - name: voice-down
+    when: channel == "voice" and channelStatus.voice == "down"
+    target:
+      queue: general
+      alternatives: [callback, chat]
+      announcement: Our phone lines are down.
+"""
+    policy = POLICY.replace("rules:\n", down_rule, 1)
+    path = tmp_path / "routing.yaml"
+    path.write_text(policy)
+    status = {
+        "channel": "voice",
+        "status": "down",
+        "reason": "reported",
+        "since": iso(T - 60 * S),
+    }
+    send(kafka_bootstrap, topics, "channel-status", [(key("voice"), orjson.dumps(status), [])])
+    # the worker is ready once its replica of the channel status has loaded
+    worker_factory(
+        cim_clock="event", cim_sweep_interval_seconds="0.3", cim_routing_policy=str(path)
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [
+            request("enqueue", "v1", T + S),
+            request("enqueue", "h1", T + 2 * S, channel="chat"),
+        ],
+    )
+    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+    queued = {d["interactionId"]: d for d in decisions if d["kind"] == "queued"}
+    assert queued["v1"]["rule"] == "voice-down"
+    assert queued["v1"]["alternatives"] == ["callback", "chat"]
+    assert queued["v1"]["announcement"] == "Our phone lines are down."
+    assert queued["h1"]["rule"] == "chat" and not queued["h1"].get("alternatives")
+
+
+def metric(worker: WorkerProcess, series: str) -> float:
+    status, body = worker.get("/metrics")
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_policy_published_at_run_time_replaces_the_running_one(
+    kafka_bootstrap: str,
+    topics: TopicContract,
+    topic_prefix: str,
+    worker_factory: WorkerFactory,
+    tmp_path: Path,
+) -> None:
+    worker = start(worker_factory, tmp_path)
+    send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "before", T + S)])
+    first = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+    assert [(d["queue"], d["rule"]) for d in first] == [("general", "default")]
+
+    # The CLI validates the file and publishes it: new decisions use it without a restart.
+    newer = tmp_path / "routing-2.yaml"
+    newer.write_text(
+        POLICY.replace('version: "test-1"', 'version: "test-2"').replace(
+            "default:\n  queue: general", "default:\n  queue: billing"
+        )
+    )
+    env = {**os.environ, "CIM_TOPIC_PREFIX": topic_prefix}
+    cli = [str(Path(sys.executable).parent / "interaction-streams"), "policy", "publish", "routing"]
+    done = subprocess.run(
+        [*cli, str(newer), "--bootstrap", kafka_bootstrap],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    applied = 'cim_routing_policy_updates_total{outcome="applied"}'
+    until(lambda: metric(worker, applied) >= 1, timeout=60)
+    send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "after", T + 2 * S)])
+    until(
+        lambda: any(
+            (d["interactionId"], d["queue"]) == ("after", "billing")
+            for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+        ),
+        timeout=60,
+    )
+
+    # A bad file: the CLI refuses it locally with the file, line and reason ...
+    bad = tmp_path / "routing-bad.yaml"
+    bad.write_text(POLICY.replace("default:\n  queue: general", "default:\n  queue: nowhere"))
+    refused = subprocess.run(
+        [*cli, str(bad), "--bootstrap", kafka_bootstrap],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert f"{bad}:" in refused.stderr and "unknown queue 'nowhere'" in refused.stderr
+    # ... and written straight to the topic, the worker refuses it and keeps test-2.
+    document = {
+        "name": "routing",
+        "version": "bad",
+        "source": str(bad),
+        "text": bad.read_text(),
+        "publishedAt": iso(T),
+    }
+    send(kafka_bootstrap, topics, "routing-policy", [(key("routing"), orjson.dumps(document), [])])
+    until(lambda: metric(worker, 'cim_routing_policy_updates_total{outcome="refused"}') >= 1)
+    assert "unknown queue 'nowhere'" in worker.tail(200)
+    send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "later", T + 3 * S)])
+    until(
+        lambda: any(
+            (d["interactionId"], d["queue"]) == ("later", "billing")
+            for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+        ),
+        timeout=60,
+    )
