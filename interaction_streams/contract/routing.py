@@ -22,12 +22,18 @@ class RoutingRequest(WireModel):
     ended, closed). ``enqueued_ms`` is the first time it queued: a re-queue keeps its age.
     The ``context_*`` facts come from the customer context (null without a known party).
 
+    ``collaborate`` (from the agent desktop or the platform) asks for a consult, transfer or
+    conference leg: to ``to_agent_id`` (a named agent or supervisor), or to the first free
+    agent with ``skills`` and/or the role ``to_role`` (skill ``role:<role>``), never to
+    ``from_agent_id``. A transfer is offered under the interaction id; a consult or
+    conference leg under ``<interaction id>~consult`` / ``~conference``.
+
     ``escalate`` (from the escalation stage, level L1) raises the priority of a waiting
     interaction by ``priority_boost`` without changing its age. ``min_priority`` on an
     enqueue keeps a priority earned earlier (a callback keeps its original queue priority).
     """
 
-    command: Literal["enqueue", "withdraw", "escalate"]
+    command: Literal["enqueue", "withdraw", "escalate", "collaborate"]
     interaction_id: str = Field(min_length=1)
     routing_pool: str = Field(default="default", min_length=1, max_length=64)
     time: AwareDatetime
@@ -50,6 +56,11 @@ class RoutingRequest(WireModel):
     min_priority: int | None = None
     priority_boost: int | None = Field(default=None, ge=1)
     escalation_id: str | None = None
+    mode: Literal["transfer", "consult", "conference"] | None = None
+    from_agent_id: str | None = Field(default=None, max_length=128)
+    to_agent_id: str | None = Field(default=None, max_length=128)
+    to_role: str | None = Field(default=None, max_length=64)
+    skills: tuple[SkillRequirement, ...] = ()
 
 
 class RoutingCommand(WireModel):
@@ -69,7 +80,7 @@ class RoutingDecision(WireModel):
     """
 
     id: str
-    kind: Literal["queued", "position", "dequeued"] = "queued"
+    kind: Literal["queued", "position", "dequeued", "collaboration"] = "queued"
     interaction_id: str
     routing_pool: str
     queue: str
@@ -84,6 +95,7 @@ class RoutingDecision(WireModel):
     at: AwareDatetime
     alternatives: tuple[str, ...] = ()
     announcement: str | None = None
+    agent_id: str | None = None  # collaboration: the expert or named agent offered
 
 
 class WorkAssignment(WireModel):

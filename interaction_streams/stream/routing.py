@@ -50,7 +50,7 @@ from interaction_streams.domain.routing.rows import (
     changed_rows,
     pools_from_rows,
 )
-from interaction_streams.domain.routing.skills import Target
+from interaction_streams.domain.routing.skills import SkillRequirement, Target
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink
@@ -66,6 +66,9 @@ from interaction_streams.stream.wiring import (
 )
 
 log = logging.getLogger(__name__)
+
+COLLABORATION = "collaboration"  # the queue of consult, transfer and conference legs
+NAMED_WAIT_MS = 60_000  # a named-agent leg re-queued after a missed offer waits for them
 
 
 @dataclass
@@ -219,6 +222,9 @@ class RoutingShell:
         if request.command == "escalate":
             await self._escalate(pool_id, before, request, now)
             return
+        if request.command == "collaborate":
+            await self._collaborate(pool_id, before, request, now)
+            return
         if iid in before.offers or iid in before.waiting:
             return  # already queued: a duplicate request keeps the entry (and its age)
         facts = facts_for(
@@ -287,6 +293,66 @@ class RoutingShell:
         await self._settle(
             pool_id, before, pool, [], due_steps=True, queued=(iid, "escalated", tag)
         )
+
+    async def _collaborate(
+        self, pool_id: str, before: m.Pool, request: RoutingRequest, now: int
+    ) -> None:
+        """A consult, transfer or conference leg through the matcher: offered at once to the
+        named agent or the expert the queue strategy picks; an expert leg with nobody free
+        waits (top priority) for the first one; a named agent who cannot take it now is
+        reported unavailable."""
+        iid = request.interaction_id
+        mode = request.mode or "transfer"
+        leg = iid if mode == "transfer" else f"{iid}~{mode}"
+        if leg in before.offers or leg in before.waiting:
+            return  # a duplicate request
+        required = tuple(request.skills)
+        if request.to_role:
+            required = (*required, SkillRequirement(skill=f"role:{request.to_role}"))
+        need = m.ExpertNeed(
+            channel=request.channel,
+            required=required,
+            agent_id=request.to_agent_id,
+            exclude=(request.from_agent_id,) if request.from_agent_id else (),
+        )
+        target = Target(queues=(COLLABORATION,), priority=1000, required=required, rule=mode)
+        entry = m.Waiting(
+            interaction_id=leg,
+            channel=request.channel,
+            target=target,
+            enqueued_ms=now,
+            preferred_agent=request.to_agent_id,
+            preferred_until_ms=now + NAMED_WAIT_MS if request.to_agent_id else None,
+            declined=need.exclude,
+        )
+        expert = m.find_expert(
+            before, need, now, self.strategies.get(COLLABORATION, "longest-idle")
+        )
+        decisions: list[m.Decision] = []
+        pool = before
+        if expert is not None:
+            pool, offer = m.offer_to(before, entry, expert, now, self.offer_timeout_ms)
+            if offer is not None:
+                decisions.append(offer)
+        reason = "offered" if decisions else "unavailable" if request.to_agent_id else "waiting"
+        if reason == "waiting":
+            pool = m.enqueue(pool, entry)
+        await self._settle(pool_id, before, pool, decisions, due_steps=False)
+        tag = f"{leg}|collaboration|{reason}|{now}"
+        decision = RoutingDecision(
+            id=tag,
+            kind="collaboration",
+            interaction_id=iid,
+            routing_pool=pool_id,
+            queue=COLLABORATION,
+            priority=target.priority,
+            skills=required,
+            rule=mode,
+            reason=reason,
+            at=outputs.ms_time(now),
+            agent_id=expert if decisions else request.to_agent_id,
+        )
+        await self.decisions.send(key=stage_key(iid), value=decision)
 
     def _target(self, entry: RoutedEntry, now_ms: int) -> Target:
         waited = max(0.0, (now_ms - entry.enqueued_ms) / 1000)

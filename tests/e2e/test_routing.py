@@ -589,3 +589,175 @@ def test_a_policy_published_at_run_time_replaces_the_running_one(
         ),
         timeout=60,
     )
+
+
+def test_consult_an_expert_and_transfer_to_a_named_supervisor(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    worker = start(worker_factory, tmp_path)
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent("logged-in", "first", T, skills={"billing": 5}),
+            agent("logged-in", "junior", T + 1, skills={"disputes": 2}),
+            agent("logged-in", "senior", T + 2, skills={"disputes": 5}),
+            agent("logged-in", "sup", T + 3, skills={"role:supervisor": 1}),
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("voice.offered", "call-7", T + S, partyId="eve", intent="billing")],
+    )
+    until(lambda: worker.get(f"{TMF683}/call-7")[0] == 200)
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("interaction.queued", "call-7", T + 2 * S, queue="ivr-main")],
+    )
+    offer = outputs(kafka_bootstrap, topics, "work-assignments", 1)[0]
+    assert (offer["kind"], offer["agentId"]) == ("offer", "first")
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "first",
+                T + 3 * S,
+                offerId=offer["offerId"],
+                interactionId="call-7",
+            )
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("interaction.answered", "call-7", T + 4 * S, agentId="first")],
+    )
+    # The agent asks to consult an expert in disputes (proficiency 4 or more): the same
+    # matcher finds the senior, never the junior nor the asking agent.
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [
+            request(
+                "collaborate",
+                "call-7",
+                T + 10 * S,
+                mode="consult",
+                fromAgentId="first",
+                skills=[{"skill": "disputes", "minProficiency": 4}],
+            )
+        ],
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    consult = next(r for r in rows if r["interactionId"] == "call-7~consult")
+    assert (consult["kind"], consult["agentId"]) == ("offer", "senior")
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "senior",
+                T + 11 * S,
+                offerId=consult["offerId"],
+                interactionId="call-7~consult",
+            )
+        ],
+    )
+    # The platform connects the consult; then the agent transfers to the named supervisor.
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel(
+                "interaction.transferred",
+                "call-7",
+                T + 12 * S,
+                mode="consult",
+                fromAgentId="first",
+                toAgentId="senior",
+            )
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [
+            request(
+                "collaborate",
+                "call-7",
+                T + 20 * S,
+                mode="transfer",
+                fromAgentId="first",
+                toAgentId="sup",
+            )
+        ],
+    )
+    until(
+        lambda: (
+            ("offer", "sup", "call-7")
+            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 5))
+        )
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 5)
+    transfer = next(r for r in rows if r["kind"] == "offer" and r["agentId"] == "sup")
+    assert ("assign", "senior", "call-7~consult") in offers(rows)
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "sup",
+                T + 21 * S,
+                offerId=transfer["offerId"],
+                interactionId="call-7",
+            )
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel(
+                "interaction.transferred",
+                "call-7",
+                T + 22 * S,
+                mode="blind",
+                fromAgentId="first",
+                toAgentId="sup",
+            ),
+            channel("interaction.answered", "call-7", T + 23 * S, agentId="sup"),
+        ],
+    )
+    collaboration = [
+        (d["rule"], d["reason"], d.get("agentId"))
+        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+        if d["kind"] == "collaboration"
+    ]
+    assert collaboration == [("consult", "offered", "senior"), ("transfer", "offered", "sup")]
+
+    # Every participant is logged on the interaction (relatedParty).
+    def parties() -> set[tuple[str, str]]:
+        status, body = worker.get(f"{TMF683}/call-7")
+        if status != 200:
+            return set()
+        resource = orjson.loads(body)
+        return {(p["partyOrPartyRole"]["id"], p["role"]) for p in resource.get("relatedParty", [])}
+
+    until(lambda: {("first", "agent"), ("senior", "agent"), ("sup", "agent")} <= parties())
