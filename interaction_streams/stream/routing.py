@@ -44,6 +44,7 @@ from interaction_streams.domain.routing.decide import (
     target_at,
 )
 from interaction_streams.domain.routing.policy import RoutingPolicy, next_policy
+from interaction_streams.domain.routing.positions import position_updates
 from interaction_streams.domain.routing.rows import (
     RoutedEntry,
     RoutingRow,
@@ -464,18 +465,12 @@ class RoutingShell:
         interval = self.position_interval_ms
         self.positions_due[pool_id] = now + interval
         current = m.positions_and_waits(pool, now) if pool.waiting else {}
-        for iid in [i for i in sent if i not in current]:
-            del sent[iid]
-        for iid, figures in current.items():
-            previous = sent.get(iid)
-            if previous is not None:
-                if previous[0] == figures[0]:
-                    continue
-                if now - previous[1] < interval:
-                    self.positions_dirty.add(pool_id)  # held back: a later recompute sends it
-                    continue
+        due, self.positions[pool_id], held = position_updates(current, sent, now, interval)
+        if held:
+            self.positions_dirty.add(pool_id)  # a later recompute sends what was held back
+        for iid in due:
+            figures = current[iid]
             entry = pool.waiting[iid]
-            sent[iid] = (figures[0], now)
             await self._decide(
                 pool_id,
                 iid,
