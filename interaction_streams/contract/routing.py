@@ -53,6 +53,7 @@ class RoutingRequest(WireModel):
     context_contacts24h: int | None = None
     context_preferred_channel: str | None = None
     moments: tuple[str, ...] = ()
+    last_agent_id: str | None = None  # the agent of the customer's previous interaction
     min_priority: int | None = None
     priority_boost: int | None = Field(default=None, ge=1)
     escalation_id: str | None = None

@@ -38,6 +38,7 @@ from interaction_streams.domain.routing import matcher as m
 from interaction_streams.domain.routing import outputs
 from interaction_streams.domain.routing.decide import (
     facts_for,
+    last_agent_preference,
     next_step_after,
     overflow_for,
     route,
@@ -273,6 +274,7 @@ class RoutingShell:
             target=target,
             enqueued_ms=enqueued_ms,
             min_priority=request.min_priority,
+            **last_agent_preference(self.policy, request, enqueued_ms),
         )
         pool = m.enqueue(before, waiting)
         reason = "overflow" if queue != first else "enqueued"

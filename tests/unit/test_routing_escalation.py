@@ -17,7 +17,7 @@ T0 = 1_700_000_000_000
 
 def waiting(iid: str, at: int, priority: int = 0, **kw: object) -> m.Waiting:
     target = Target(queues=("q",), priority=priority)
-    return m.Waiting(interaction_id=iid, channel="voice", target=target, enqueued_ms=at, **kw)  # type: ignore[arg-type]
+    return m.Waiting(interaction_id=iid, channel="voice", target=target, enqueued_ms=at, **kw)
 
 
 def login(pool: m.Pool, agent_id: str, at: int = T0) -> m.Pool:
