@@ -761,3 +761,86 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
         return {(p["partyOrPartyRole"]["id"], p["role"]) for p in resource.get("relatedParty", [])}
 
     until(lambda: {("first", "agent"), ("senior", "agent"), ("sup", "agent")} <= parties())
+
+
+def test_a_repeat_contact_goes_to_the_last_agent(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(POLICY + "lastAgentWaitSeconds: 30\n")
+    worker = worker_factory(
+        cim_clock="event", cim_sweep_interval_seconds="0.3", cim_routing_policy=str(path)
+    )
+    profile = cloud_event("cim.customer.profile.updated", {"partyId": "zoe"}, "p-zoe", iso(T - S))
+    send(kafka_bootstrap, topics, "customer-profile", [(b"zoe", profile, [])])
+    until(lambda: worker.get("/customerContext/zoe")[0] == 200)
+    send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "alice", T, wrapUpSeconds=0)])
+    # The first call goes to alice, the only agent; she answers and completes it.
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel("voice.offered", "call-1", T + S, partyId="zoe", intent="roaming"),
+            channel("interaction.queued", "call-1", T + 2 * S, queue="ivr-main"),
+        ],
+    )
+    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)[0]
+    assert (first["kind"], first["agentId"]) == ("offer", "alice")
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "alice",
+                T + 3 * S,
+                offerId=first["offerId"],
+                interactionId="call-1",
+            ),
+            # bob logs in while alice works: from now on he is the longest idle
+            agent("logged-in", "bob", T + 4 * S, wrapUpSeconds=0),
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel("interaction.answered", "call-1", T + 5 * S, agentId="alice"),
+            channel("interaction.ended", "call-1", T + 60 * S),
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [agent("work.completed", "alice", T + 61 * S, interactionId="call-1")],
+    )
+    until(
+        lambda: (
+            orjson.loads(worker.get("/customerContext/zoe")[1]).get("lastAgent", {}).get("agentId")
+            == "alice"
+        )
+    )
+    # The customer calls again for the same reason (a repeat contact): alice, not bob (the
+    # longest idle), gets the offer.
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel("voice.offered", "call-2", T + 120 * S, partyId="zoe", intent="roaming"),
+            channel("interaction.queued", "call-2", T + 121 * S, queue="ivr-main"),
+        ],
+    )
+    until(
+        lambda: any(
+            r["kind"] == "offer" and r.get("interactionId") == "call-2"
+            for r in outputs(kafka_bootstrap, topics, "work-assignments", 3)
+        )
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    assert ("offer", "alice", "call-2") in offers(rows)
+    assert ("offer", "bob", "call-2") not in offers(rows)
