@@ -291,6 +291,7 @@ def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_aban
         if d["kind"] == "dequeued"
     ]
     assert [d["reason"] for d in dequeued] == ["abandoned"]
+    until(lambda: metric(worker, 'cim_routing_abandoned_total{pool="p1",queue="vip"}') == 1)
 
 
 def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
@@ -442,7 +443,7 @@ def test_overflow_and_mixed_channel_capacity(
 def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
 ) -> None:
-    start(worker_factory, tmp_path)
+    worker = start(worker_factory, tmp_path)
     send(
         kafka_bootstrap,
         topics,
@@ -463,6 +464,31 @@ def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
     rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
     assert offers(rows) == {("offer", "a1", "young")}
     assert rows[0]["priority"] == 20
+    # per-queue statistics: "old" still waits; one offer made; one agent available
+    until(lambda: metric(worker, 'cim_routing_waiting{pool="p1",queue="general"}') == 1)
+    assert metric(worker, 'cim_routing_oldest_wait_seconds{pool="p1",queue="general"}') >= 4
+    assert metric(worker, 'cim_routing_offers_total{outcome="offered",pool="p1"}') == 1
+    assert metric(worker, 'cim_routing_agents{pool="p1",presence="available"}') == 1
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "a1",
+                T + 6 * S,
+                offerId=rows[0]["offerId"],
+                interactionId="young",
+            )
+        ],
+    )
+    # answered 4 s after queueing: within the 20 s default target
+    until(lambda: metric(worker, 'cim_routing_service_level_ratio{pool="p1",queue="general"}') == 1)
+    assert (
+        metric(worker, 'cim_routing_answered_total{pool="p1",queue="general",within_target="yes"}')
+        == 1
+    )
 
 
 def test_voice_down_offers_callback_and_chat(
