@@ -870,3 +870,60 @@ def test_a_repeat_contact_goes_to_the_last_agent(
     rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
     assert ("offer", "alice", "call-2") in offers(rows)
     assert ("offer", "bob", "call-2") not in offers(rows)
+
+
+def test_position_updates_are_rate_limited_per_interaction(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(POLICY)
+    worker_factory(
+        cim_clock="event",
+        cim_sweep_interval_seconds="0.3",
+        cim_routing_policy=str(path),
+        cim_routing_position_interval_seconds="10",
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [request("enqueue", f"w{n}", T + n * S) for n in (1, 2, 3)],
+    )
+    queued = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    assert sorted((d["interactionId"], d["position"]) for d in queued) == [
+        ("w1", 1),
+        ("w2", 2),
+        ("w3", 3),
+    ]
+    # w1 is offered at 09:00:04: w2 and w3 move up, but their last update is too recent
+    send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "a1", T + 4 * S)])
+    assert offers(outputs(kafka_bootstrap, topics, "work-assignments", 1)) == {
+        ("offer", "a1", "w1")
+    }
+    # event time passes the interval (a chat-only agent changes nothing for voice): the held
+    # back positions go out now, once each
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [agent("logged-in", "chatter", T + 15 * S, capacity={"chat": 1})],
+    )
+    until(
+        lambda: (
+            len(
+                [
+                    d
+                    for d in outputs(kafka_bootstrap, topics, "routing-decisions", 5)
+                    if d["kind"] == "position"
+                ]
+            )
+            >= 2
+        )
+    )
+    positions = [
+        (d["interactionId"], d["position"], d["at"])
+        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 5)
+        if d["kind"] == "position"
+    ]
+    at = "2026-11-26T09:00:15Z"
+    assert sorted(positions) == [("w2", 1, at), ("w3", 2, at)]
