@@ -13,6 +13,7 @@ key; the agent re-checks and applies it.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -88,6 +89,8 @@ class RoutingShell:
     positions_due: dict[str, int] = field(default_factory=dict)  # pool -> next recompute
     positions_dirty: set[str] = field(default_factory=set)  # pools changed since
     pending_ticks: set[str] = field(default_factory=set)
+    # pool -> (when the next timed step is due, interaction): a heap, stale entries skipped
+    step_heap: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     answered: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
     stat_labels: set[tuple[str, str]] = field(default_factory=set)  # (pool, queue) set
     offering: dict[str, tuple[tuple[str, ...], str | None]] = field(default_factory=dict)
@@ -264,6 +267,7 @@ class RoutingShell:
             )
             return
         entry = RoutedEntry(choice=choice, queue=queue, enqueued_ms=enqueued_ms)
+        self._push_step(pool_id, iid, entry, enqueued_ms)
         if choice.target.alternatives or choice.target.announcement:
             self.offering[iid] = (choice.target.alternatives, choice.target.announcement)
         routed[iid] = entry
@@ -365,6 +369,12 @@ class RoutingShell:
             target = target.model_copy(update={"queues": (entry.queue, *rest)})
         return target
 
+    def _push_step(self, pool_id: str, iid: str, entry: RoutedEntry, now_ms: int) -> None:
+        """Note when the entry's next timed step is due (if it has one left)."""
+        due = self._step_due_ms(entry, now_ms)
+        if due is not None:
+            heapq.heappush(self.step_heap.setdefault(pool_id, []), (due, iid))
+
     def _step_due_ms(self, entry: RoutedEntry, now_ms: int) -> int | None:
         waited = max(0.0, (now_ms - entry.enqueued_ms) / 1000)
         after = next_step_after(self.policy, entry.choice, waited)
@@ -393,20 +403,27 @@ class RoutingShell:
         now = max(self.now_ms(), pool.clock_ms)
         routed = self.routed.setdefault(pool_id, {})
         stepped: list[str] = []
-        if due_steps:
-            for iid, entry in routed.items():
-                current = pool.waiting.get(iid) or pool.offered.get(iid)
-                if current is None:
-                    continue
-                retargeted = m.retarget(pool, iid, self._target(entry, now))
-                if retargeted is not pool:
-                    pool = retargeted
-                    stepped.append(iid)
+        heap = self.step_heap.setdefault(pool_id, [])
+        while due_steps and heap and heap[0][0] <= now:  # only the entries with a step due
+            _, iid = heapq.heappop(heap)
+            entry = routed.get(iid)
+            if entry is None or (iid not in pool.waiting and iid not in pool.offered):
+                continue  # gone: a stale heap entry
+            retargeted = m.retarget(pool, iid, self._target(entry, now))
+            if retargeted is not pool:
+                pool = retargeted
+                stepped.append(iid)
+            self._push_step(pool_id, iid, entry, now)
         pool, offers = m.match(pool, now, self.strategies, self.offer_timeout_ms)
         pool = pool.model_copy(update={"clock_ms": max(pool.clock_ms, now)})
         decisions.extend(offers)
         self.pools[pool_id] = pool
-        gone = [iid for iid in routed if iid not in pool.waiting and iid not in pool.offered]
+        left = {d.interaction_id for d in decisions if isinstance(d, m.Assignment | m.Dequeued)}
+        gone = [
+            iid
+            for iid in sorted(left)
+            if iid in routed and iid not in pool.waiting and iid not in pool.offered
+        ]
         for iid in gone:
             del routed[iid]
         self._persist(pool_id, before, pool, gone)
@@ -600,6 +617,9 @@ class RoutingShell:
 
     async def _rebuild(self) -> None:
         self.pools, self.routed = pools_from_rows(self.table.items())
+        # every routed entry is re-checked at the next step of its pool (a step may have come
+        # due while the partition moved), then follows its own next step
+        self.step_heap = {p: [(0, iid) for iid in sorted(r)] for p, r in self.routed.items()}
         self.positions.clear()
         self.positions_due.clear()
         self.positions_dirty = set(self.pools)
@@ -611,11 +631,9 @@ class RoutingShell:
         times = [t for t in (m.next_deadline_ms(pool),) if t is not None]
         if pool_id in self.positions_dirty and pool.waiting:
             times.append(self.positions_due.get(pool_id, 0))
-        for iid, entry in self.routed.get(pool_id, {}).items():
-            if iid in pool.waiting or iid in pool.offered:
-                step = self._step_due_ms(entry, pool.clock_ms)
-                if step is not None:
-                    times.append(step)
+        heap = self.step_heap.get(pool_id)
+        if heap:
+            times.append(heap[0][0])  # may be stale: the tick then changes nothing
         return min(times) if times else None
 
     async def _sweep(self) -> None:

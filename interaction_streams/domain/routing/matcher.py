@@ -1384,9 +1384,11 @@ def position_and_wait(
     if entry is None:
         return None
     queue, key = entry.queue, order_key(entry)
-    ahead = sum(
-        1 for w in pool.waiting.values() if w.target.queues[0] == queue and order_key(w) < key
-    )
+    ahead = 0
+    for w in pool.waiting.values():  # one pass, no call per entry
+        t = w.target
+        if t.queues[0] == queue and (-t.priority, w.enqueued_ms, w.interaction_id) < key:
+            ahead += 1
     return _estimate(pool, entry, ahead + 1, {}, default_handle_ms)
 
 
@@ -1417,10 +1419,19 @@ def _estimate(
     need = (entry.channel, entry.target.required)
     slots = slots_by_need.get(need)
     if slots is None:
+        agents: Iterable[Agent] = pool.agents.values()
+        if entry.target.required:  # the agents with every skill, from the skill index
+            levels = _ready(pool).levels
+            having: AbstractSet[str] | None = None
+            for r in entry.target.required:
+                by_level = levels.get(r.skill)
+                found = by_level[min(max(r.min_proficiency, 1), 5)] if by_level else _EMPTY
+                having = found if having is None else having & found
+            agents = [pool.agents[i] for i in (having or ()) if i in pool.agents]
         slots = slots_by_need[need] = sum(
             a.capacity.get(entry.channel, 0)
-            for a in pool.agents.values()
-            if a.presence not in ("offline", "away") and ag.meets(a, entry.target.required)
+            for a in agents
+            if a.presence not in ("offline", "away")
         )
     if slots <= 0:
         return position, None
