@@ -374,6 +374,16 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
             )
         ],
     )
+    # The agent path (ingest, routing) and the channel path (ingest, interactions, customers,
+    # routing) race: wait for the assignment, or a slow agent path lets the transfer's event
+    # time expire the offer first (the cause of this test's old flakiness).
+    until(
+        lambda: (
+            ("assign", "first", "call-9")
+            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+        ),
+        timeout=90,
+    )
     send(
         kafka_bootstrap,
         topics,
@@ -661,6 +671,13 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
             )
         ],
     )
+    until(
+        lambda: (
+            ("assign", "first", "call-7")
+            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+        ),
+        timeout=90,
+    )
     send(
         kafka_bootstrap,
         topics,
@@ -828,6 +845,13 @@ def test_a_repeat_contact_goes_to_the_last_agent(
             # bob logs in while alice works: from now on he is the longest idle
             agent("logged-in", "bob", T + 4 * S, wrapUpSeconds=0),
         ],
+    )
+    until(
+        lambda: (
+            ("assign", "alice", "call-1")
+            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+        ),
+        timeout=90,
     )
     send(
         kafka_bootstrap,
