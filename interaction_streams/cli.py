@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--bootstrap", help="use this Kafka instead of starting a local one")
     demo.set_defaults(func=_demo)
 
+    policy = sub.add_parser("policy", help="business policies replaced at run time")
+    policy_sub = policy.add_subparsers(metavar="action")
+    publish = policy_sub.add_parser(
+        "publish", help="validate a policy file, then publish it on its policy topic"
+    )
+    publish.add_argument("kind", choices=["routing"], help="which policy")
+    publish.add_argument("file", type=Path, help="the YAML file")
+    publish.add_argument("--bootstrap", help="bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)")
+    publish.set_defaults(func=_policy_publish)
+
     add_kafka_commands(sub)
     return parser
 
@@ -130,3 +140,13 @@ def _demo(args: argparse.Namespace) -> int:
     from interaction_streams.demo import run_demo
 
     return run_demo(args.bootstrap)
+
+
+def _policy_publish(args: argparse.Namespace) -> int:
+    """Validate locally (a bad file never reaches the topic: exit 2 with file, line, reason),
+    then publish it; every worker switches to it."""
+    from interaction_streams.admin.policies import publish_routing_policy
+
+    offset = asyncio.run(publish_routing_policy(args.file, args.bootstrap))
+    print(f"published {args.file} on the routing policy topic (offset {offset})")
+    return 0

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     routing_max_missed_offers: int = Field(
         default=3, ge=0, description="offers timed out in a row that set an agent away (0: never)"
     )
+    routing_position_interval_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="least event time between two queue-position updates of one interaction",
+    )
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"
     )

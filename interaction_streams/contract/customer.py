@@ -28,6 +28,7 @@ class InteractionFact(WireModel):
     abandoned: bool = False
     csat: int | None = None
     sentiment: float | None = None
+    agent_id: str | None = None  # the last agent who joined it (last-agent routing)
 
     @property
     def is_open(self) -> bool:
@@ -77,6 +78,14 @@ class WindowCounts(WireModel):
     abandoned: int
 
 
+class LastAgent(WireModel):
+    """The agent of the customer's latest interaction that had one (last-agent routing)."""
+
+    interaction_id: str
+    agent_id: str
+    opened: AwareDatetime
+
+
 class LastInteraction(WireModel):
     id: str
     channel: str
@@ -120,6 +129,7 @@ class ContextSnapshot(WireModel):
     first_contact_resolution_rate: float | None = None
     average_handle_ms: int | None = None
     last_interaction: LastInteraction | None = None
+    last_agent: LastAgent | None = None
     open_interactions: tuple[str, ...] = ()
     recent_interactions: tuple[str, ...] = ()
     csat_trend: tuple[int, ...] = ()

@@ -22,12 +22,18 @@ class RoutingRequest(WireModel):
     ended, closed). ``enqueued_ms`` is the first time it queued: a re-queue keeps its age.
     The ``context_*`` facts come from the customer context (null without a known party).
 
+    ``collaborate`` (from the agent desktop or the platform) asks for a consult, transfer or
+    conference leg: to ``to_agent_id`` (a named agent or supervisor), or to the first free
+    agent with ``skills`` and/or the role ``to_role`` (skill ``role:<role>``), never to
+    ``from_agent_id``. A transfer is offered under the interaction id; a consult or
+    conference leg under ``<interaction id>~consult`` / ``~conference``.
+
     ``escalate`` (from the escalation stage, level L1) raises the priority of a waiting
     interaction by ``priority_boost`` without changing its age. ``min_priority`` on an
     enqueue keeps a priority earned earlier (a callback keeps its original queue priority).
     """
 
-    command: Literal["enqueue", "withdraw", "escalate"]
+    command: Literal["enqueue", "withdraw", "escalate", "collaborate"]
     interaction_id: str = Field(min_length=1)
     routing_pool: str = Field(default="default", min_length=1, max_length=64)
     time: AwareDatetime
@@ -47,9 +53,15 @@ class RoutingRequest(WireModel):
     context_contacts24h: int | None = None
     context_preferred_channel: str | None = None
     moments: tuple[str, ...] = ()
+    last_agent_id: str | None = None  # the agent of the customer's previous interaction
     min_priority: int | None = None
     priority_boost: int | None = Field(default=None, ge=1)
     escalation_id: str | None = None
+    mode: Literal["transfer", "consult", "conference"] | None = None
+    from_agent_id: str | None = Field(default=None, max_length=128)
+    to_agent_id: str | None = Field(default=None, max_length=128)
+    to_role: str | None = Field(default=None, max_length=64)
+    skills: tuple[SkillRequirement, ...] = ()
 
 
 class RoutingCommand(WireModel):
@@ -62,10 +74,14 @@ class RoutingCommand(WireModel):
 
 
 class RoutingDecision(WireModel):
-    """Where an interaction waits and why, and its queue position and estimated wait."""
+    """Where an interaction waits and why, and its queue position and estimated wait.
+
+    ``alternatives`` and ``announcement`` come from a rule that offers other ways to be served
+    (a callback, a chat) when a channel is down or degraded: the platform announces them.
+    """
 
     id: str
-    kind: Literal["queued", "position", "dequeued"] = "queued"
+    kind: Literal["queued", "position", "dequeued", "collaboration"] = "queued"
     interaction_id: str
     routing_pool: str
     queue: str
@@ -78,6 +94,9 @@ class RoutingDecision(WireModel):
     estimated_wait_ms: int | None = None
     reason: str
     at: AwareDatetime
+    alternatives: tuple[str, ...] = ()
+    announcement: str | None = None
+    agent_id: str | None = None  # collaboration: the expert or named agent offered
 
 
 class WorkAssignment(WireModel):
@@ -95,3 +114,16 @@ class WorkAssignment(WireModel):
     deadline: AwareDatetime | None = None
     requeued: bool | None = None
     at: AwareDatetime
+
+
+class PolicyDocument(WireModel):
+    """A business policy published at run time (compacted topic ``cim.routing.policy.v1``,
+    keyed by the policy name as a JSON string): the YAML text as written, with its version and
+    where it came from. Every worker replicates the topic; a document that fails validation is
+    refused and the last good policy stays."""
+
+    name: Literal["routing"] = "routing"
+    version: str | None = Field(default=None, max_length=128)
+    source: str = Field(min_length=1, max_length=512)  # the file it was published from
+    text: str = Field(min_length=1, max_length=1_000_000)
+    published_at: AwareDatetime

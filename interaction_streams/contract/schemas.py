@@ -27,6 +27,7 @@ from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.events.registry import EVENT_TYPES, FAMILIES, Family
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.routing import (
+    PolicyDocument,
     RoutingCommand,
     RoutingDecision,
     RoutingRequest,
@@ -88,6 +89,7 @@ def all_schemas() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "routing-decision.json", model_schema(RoutingDecision, "routing-decision.json")
     yield "work-assignment.json", model_schema(WorkAssignment, "work-assignment.json")
     yield "channel-status.json", model_schema(ChannelStatus, "channel-status.json")
+    yield "routing-policy.json", model_schema(PolicyDocument, "routing-policy.json")
     for family in FAMILIES:
         yield f"events/{family}.json", family_schema(family)
 

@@ -92,6 +92,61 @@ class Metrics:
             registry=r,
         )
 
+        self._routing_metrics(r)
+
+    def _routing_metrics(self, r: CollectorRegistry) -> None:
+        """Routing and assignment: labels are pool and queue names (the policy bounds the
+        queues), presence and outcome values only."""
+        self.routing_policy_updates = Counter(
+            "cim_routing_policy_updates_total",
+            "Routing policies received on the policy topic, by outcome (applied, refused).",
+            ["outcome"],
+            registry=r,
+        )
+        self.routing_waiting = Gauge(
+            "cim_routing_waiting",
+            "Interactions waiting (not offered) per queue.",
+            ["pool", "queue"],
+            registry=r,
+        )
+        self.routing_oldest_wait = Gauge(
+            "cim_routing_oldest_wait_seconds",
+            "Wait so far of the oldest waiting or offered interaction per queue.",
+            ["pool", "queue"],
+            registry=r,
+        )
+        self.routing_answered = Counter(
+            "cim_routing_answered_total",
+            "Offers accepted, by whether the wait was within the queue's service-level target.",
+            ["pool", "queue", "within_target"],
+            registry=r,
+        )
+        self.routing_service_level = Gauge(
+            "cim_routing_service_level_ratio",
+            "Share of the accepted contacts answered within the queue's target (this worker).",
+            ["pool", "queue"],
+            registry=r,
+        )
+        self.routing_abandoned = Counter(
+            "cim_routing_abandoned_total",
+            "Interactions abandoned while waiting or offered, per queue.",
+            ["pool", "queue"],
+            registry=r,
+        )
+        self.routing_agents = Gauge(
+            "cim_routing_agents",
+            "Logged-in agents by presence.",
+            ["pool", "presence"],
+            registry=r,
+        )
+        self.routing_offers = Counter(
+            "cim_routing_offers_total",
+            "Offers by outcome (offered, accepted, rejected, timed-out, rescinded, "
+            "agent-unavailable).",
+            ["pool", "outcome"],
+            registry=r,
+        )
+
     def type_label(self, event_type: str | None) -> str:
         """The event type if it is in the contract, else 'unknown' (keeps cardinality bounded)."""
         return event_type if event_type is not None and event_type in EVENT_TYPES else "unknown"

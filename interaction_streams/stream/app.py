@@ -65,7 +65,7 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)
     register_context_api(app, customers)
-    register_ops_views(app, metrics, readiness=(contact_index.ready, hub.ready))
+    register_ops_views(app, metrics, readiness=(contact_index.ready, hub.ready, *routing.readiness))
     return Worker(app, contract, metrics, ingest, interactions, customers, areas, hub, routing)
 
 

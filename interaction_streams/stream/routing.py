@@ -13,6 +13,7 @@ key; the agent re-checks and applies it.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,10 +22,12 @@ from typing import Any
 import faust
 from faust.types import StreamT
 
+from interaction_streams.contract.channel_status import ChannelStatus
 from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.events.agent import AgentEvent
 from interaction_streams.contract.events.registry import type_payload
 from interaction_streams.contract.routing import (
+    PolicyDocument,
     RoutingCommand,
     RoutingDecision,
     RoutingRequest,
@@ -36,23 +39,26 @@ from interaction_streams.domain.routing import matcher as m
 from interaction_streams.domain.routing import outputs
 from interaction_streams.domain.routing.decide import (
     facts_for,
+    last_agent_preference,
     next_step_after,
     overflow_for,
     route,
     target_at,
 )
-from interaction_streams.domain.routing.policy import RoutingPolicy
+from interaction_streams.domain.routing.policy import RoutingPolicy, next_policy
+from interaction_streams.domain.routing.positions import position_updates
 from interaction_streams.domain.routing.rows import (
     RoutedEntry,
     RoutingRow,
     changed_rows,
     pools_from_rows,
 )
-from interaction_streams.domain.routing.skills import Target
+from interaction_streams.domain.routing.skills import SkillRequirement, Target
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import stage_key
+from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
     StageClock,
@@ -63,6 +69,9 @@ from interaction_streams.stream.wiring import (
 )
 
 log = logging.getLogger(__name__)
+
+COLLABORATION = "collaboration"  # the queue of consult, transfer and conference legs
+NAMED_WAIT_MS = 60_000  # a named-agent leg re-queued after a missed offer waits for them
 
 
 @dataclass
@@ -75,8 +84,17 @@ class RoutingShell:
     policy: RoutingPolicy
     pools: dict[str, m.Pool] = field(default_factory=dict)
     routed: dict[str, dict[str, RoutedEntry]] = field(default_factory=dict)  # pool -> iid
-    positions: dict[str, dict[str, tuple[int, int | None]]] = field(default_factory=dict)
+    # pool -> interaction -> (the position last sent, when): updates on change, rate-limited
+    positions: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    positions_due: dict[str, int] = field(default_factory=dict)  # pool -> next recompute
+    positions_dirty: set[str] = field(default_factory=set)  # pools changed since
     pending_ticks: set[str] = field(default_factory=set)
+    # pool -> (when the next timed step is due, interaction): a heap, stale entries skipped
+    step_heap: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    answered: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    stat_labels: set[tuple[str, str]] = field(default_factory=set)  # (pool, queue) set
+    offering: dict[str, tuple[tuple[str, ...], str | None]] = field(default_factory=dict)
+    presence_labels: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -93,6 +111,23 @@ class RoutingShell:
         self.assignments = model_topic(self.app, c, "work-assignments", WorkAssignment)
         self.strategies = {name: q.strategy for name, q in self.policy.queues.items()}
         self.offer_timeout_ms = int(self.settings.routing_offer_timeout_seconds * 1000)
+        self.position_interval_ms = int(self.settings.routing_position_interval_seconds * 1000)
+        kafka, app_id = self.settings.kafka, self.settings.app_id
+        self.channel_status: CompactedReplica[ChannelStatus] = CompactedReplica(
+            c["channel-status"].name,
+            ChannelStatus.model_validate_json,
+            kafka,
+            client_id=f"{app_id}-channel-status",
+        )
+        self.policy_documents: CompactedReplica[PolicyDocument] = CompactedReplica(
+            c["routing-policy"].name,
+            PolicyDocument.model_validate_json,
+            kafka,
+            client_id=f"{app_id}-routing-policy",
+        )
+        self.policy_documents.on_change.append(self._policy_changed)
+        self.app.add_dependency(self.channel_status)
+        self.app.add_dependency(self.policy_documents)
         self.table = model_table(
             self.app,
             "routing",
@@ -105,6 +140,40 @@ class RoutingShell:
         self.table.on_recover(self._rebuild)
         self.app.agent(self.source, name="routing")(self._run)
         self.app.timer(self.settings.sweep_interval_seconds, name="routing-ticks")(self._sweep)
+
+    @property
+    def readiness(self) -> tuple[Any, ...]:
+        """The replicas the worker waits for before it is ready (channel status, policy)."""
+        return (self.channel_status.ready, self.policy_documents.ready)
+
+    # ---- policy replaced at run time ----
+
+    def _policy_changed(
+        self, key: str, old: PolicyDocument | None, new: PolicyDocument | None
+    ) -> None:
+        """A policy document on the policy topic: switch to it if valid, else refuse it with
+        each problem (file, line, reason) and keep the policy in force."""
+        if new is None or key != "routing":
+            return  # a tombstone keeps the policy in force
+        policy, problems = next_policy(self.policy, new.text, new.source)
+        if problems or policy is None:
+            self.metrics.routing_policy_updates.labels(outcome="refused").inc()
+            for problem in problems:
+                log.error("routing policy %s refused: %s", new.version or "?", problem)
+            log.error(
+                "routing policy %s kept in force (refused %s)",
+                self.policy.version,
+                new.version,
+            )
+            return
+        self.policy = policy
+        self.strategies = {name: q.strategy for name, q in policy.queues.items()}
+        self.metrics.routing_policy_updates.labels(outcome="applied").inc()
+        log.info("routing policy %s in force (from %s)", policy.version, new.source)
+
+    def channel_facts(self) -> dict[str, Any]:
+        """``channelStatus.<channel>``: each channel's condition known to this worker."""
+        return {f"channelStatus.{k}": v.status for k, v in self.channel_status.items()}
 
     # ---- the agent ----
 
@@ -155,6 +224,12 @@ class RoutingShell:
             pool, decisions = m.remove(before, iid, request.reason or "withdrawn", now)
             await self._settle(pool_id, before, pool, list(decisions), due_steps=False)
             return
+        if request.command == "escalate":
+            await self._escalate(pool_id, before, request, now)
+            return
+        if request.command == "collaborate":
+            await self._collaborate(pool_id, before, request, now)
+            return
         if iid in before.offers or iid in before.waiting:
             return  # already queued: a duplicate request keeps the entry (and its age)
         facts = facts_for(
@@ -167,6 +242,7 @@ class RoutingShell:
             moments=request.moments,
             party_known=request.party_id is not None,
         )
+        facts.update(self.channel_facts())
         facts.update(
             {
                 "context.tier": request.context_tier,
@@ -191,14 +267,99 @@ class RoutingShell:
             )
             return
         entry = RoutedEntry(choice=choice, queue=queue, enqueued_ms=enqueued_ms)
+        self._push_step(pool_id, iid, entry, enqueued_ms)
+        if choice.target.alternatives or choice.target.announcement:
+            self.offering[iid] = (choice.target.alternatives, choice.target.announcement)
         routed[iid] = entry
         target = self._target(entry, now)
         waiting = m.Waiting(
-            interaction_id=iid, channel=request.channel, target=target, enqueued_ms=enqueued_ms
+            interaction_id=iid,
+            channel=request.channel,
+            target=target,
+            enqueued_ms=enqueued_ms,
+            min_priority=request.min_priority,
+            **last_agent_preference(self.policy, request, enqueued_ms),
         )
         pool = m.enqueue(before, waiting)
         reason = "overflow" if queue != first else "enqueued"
-        await self._settle(pool_id, before, pool, [], due_steps=True, queued=(iid, reason))
+        await self._settle(pool_id, before, pool, [], due_steps=True, queued=(iid, reason, ""))
+
+    async def _escalate(
+        self, pool_id: str, before: m.Pool, request: RoutingRequest, now: int
+    ) -> None:
+        """Raise a waiting interaction's priority (its age is kept); a repeated escalation id
+        or an interaction no longer waiting changes nothing."""
+        iid = request.interaction_id
+        pool, entry = m.escalate(before, iid, request.priority_boost or 0, request.escalation_id)
+        if entry is None:
+            return
+        routed = self.routed.get(pool_id, {}).get(iid)
+        if routed is not None:  # the policy's target as of now, with the boost on top
+            pool = m.retarget(pool, iid, self._target(routed, now))
+        tag = request.escalation_id or str(entry.boost)
+        await self._settle(
+            pool_id, before, pool, [], due_steps=True, queued=(iid, "escalated", tag)
+        )
+
+    async def _collaborate(
+        self, pool_id: str, before: m.Pool, request: RoutingRequest, now: int
+    ) -> None:
+        """A consult, transfer or conference leg through the matcher: offered at once to the
+        named agent or the expert the queue strategy picks; an expert leg with nobody free
+        waits (top priority) for the first one; a named agent who cannot take it now is
+        reported unavailable."""
+        iid = request.interaction_id
+        mode = request.mode or "transfer"
+        leg = iid if mode == "transfer" else f"{iid}~{mode}"
+        if leg in before.offers or leg in before.waiting:
+            return  # a duplicate request
+        required = tuple(request.skills)
+        if request.to_role:
+            required = (*required, SkillRequirement(skill=f"role:{request.to_role}"))
+        need = m.ExpertNeed(
+            channel=request.channel,
+            required=required,
+            agent_id=request.to_agent_id,
+            exclude=(request.from_agent_id,) if request.from_agent_id else (),
+        )
+        target = Target(queues=(COLLABORATION,), priority=1000, required=required, rule=mode)
+        entry = m.Waiting(
+            interaction_id=leg,
+            channel=request.channel,
+            target=target,
+            enqueued_ms=now,
+            preferred_agent=request.to_agent_id,
+            preferred_until_ms=now + NAMED_WAIT_MS if request.to_agent_id else None,
+            declined=need.exclude,
+        )
+        expert = m.find_expert(
+            before, need, now, self.strategies.get(COLLABORATION, "longest-idle")
+        )
+        decisions: list[m.Decision] = []
+        pool = before
+        if expert is not None:
+            pool, offer = m.offer_to(before, entry, expert, now, self.offer_timeout_ms)
+            if offer is not None:
+                decisions.append(offer)
+        reason = "offered" if decisions else "unavailable" if request.to_agent_id else "waiting"
+        if reason == "waiting":
+            pool = m.enqueue(pool, entry)
+        await self._settle(pool_id, before, pool, decisions, due_steps=False)
+        tag = f"{leg}|collaboration|{reason}|{now}"
+        decision = RoutingDecision(
+            id=tag,
+            kind="collaboration",
+            interaction_id=iid,
+            routing_pool=pool_id,
+            queue=COLLABORATION,
+            priority=target.priority,
+            skills=required,
+            rule=mode,
+            reason=reason,
+            at=outputs.ms_time(now),
+            agent_id=expert if decisions else request.to_agent_id,
+        )
+        await self.decisions.send(key=stage_key(iid), value=decision)
 
     def _target(self, entry: RoutedEntry, now_ms: int) -> Target:
         waited = max(0.0, (now_ms - entry.enqueued_ms) / 1000)
@@ -207,6 +368,12 @@ class RoutingShell:
             rest = tuple(q for q in target.queues[1:] if q != entry.queue)
             target = target.model_copy(update={"queues": (entry.queue, *rest)})
         return target
+
+    def _push_step(self, pool_id: str, iid: str, entry: RoutedEntry, now_ms: int) -> None:
+        """Note when the entry's next timed step is due (if it has one left)."""
+        due = self._step_due_ms(entry, now_ms)
+        if due is not None:
+            heapq.heappush(self.step_heap.setdefault(pool_id, []), (due, iid))
 
     def _step_due_ms(self, entry: RoutedEntry, now_ms: int) -> int | None:
         waited = max(0.0, (now_ms - entry.enqueued_ms) / 1000)
@@ -230,26 +397,33 @@ class RoutingShell:
         decisions: list[m.Decision],
         *,
         due_steps: bool,
-        queued: tuple[str, str] | None = None,
+        queued: tuple[str, str, str] | None = None,
     ) -> None:
         """Apply due steps, match, persist what changed, publish."""
         now = max(self.now_ms(), pool.clock_ms)
         routed = self.routed.setdefault(pool_id, {})
         stepped: list[str] = []
-        if due_steps:
-            for iid, entry in routed.items():
-                current = pool.waiting.get(iid) or pool.offered.get(iid)
-                if current is None:
-                    continue
-                target = self._target(entry, now)
-                if target != current.target:
-                    pool = m.retarget(pool, iid, target)
-                    stepped.append(iid)
+        heap = self.step_heap.setdefault(pool_id, [])
+        while due_steps and heap and heap[0][0] <= now:  # only the entries with a step due
+            _, iid = heapq.heappop(heap)
+            entry = routed.get(iid)
+            if entry is None or (iid not in pool.waiting and iid not in pool.offered):
+                continue  # gone: a stale heap entry
+            retargeted = m.retarget(pool, iid, self._target(entry, now))
+            if retargeted is not pool:
+                pool = retargeted
+                stepped.append(iid)
+            self._push_step(pool_id, iid, entry, now)
         pool, offers = m.match(pool, now, self.strategies, self.offer_timeout_ms)
         pool = pool.model_copy(update={"clock_ms": max(pool.clock_ms, now)})
         decisions.extend(offers)
         self.pools[pool_id] = pool
-        gone = [iid for iid in routed if iid not in pool.waiting and iid not in pool.offered]
+        left = {d.interaction_id for d in decisions if isinstance(d, m.Assignment | m.Dequeued)}
+        gone = [
+            iid
+            for iid in sorted(left)
+            if iid in routed and iid not in pool.waiting and iid not in pool.offered
+        ]
         for iid in gone:
             del routed[iid]
         self._persist(pool_id, before, pool, gone)
@@ -272,32 +446,49 @@ class RoutingShell:
         await self._positions(pool_id, pool, moment, queued)
 
     async def _positions(
-        self, pool_id: str, pool: m.Pool, moment: datetime, queued: tuple[str, str] | None
+        self,
+        pool_id: str,
+        pool: m.Pool,
+        moment: datetime,
+        queued: tuple[str, str, str] | None,
     ) -> None:
-        """Queue position and estimated wait of every waiting interaction, on change."""
+        """The decision of an interaction just queued (with its position), then queue
+        positions and estimated waits on change, at most once per interaction per
+        ``CIM_ROUTING_POSITION_INTERVAL_SECONDS`` of event time (a change held back goes out
+        with a later recompute, which the timer triggers when nothing else happens)."""
         now = int(moment.timestamp() * 1000)
-        current = m.positions_and_waits(pool, now)
-        last = self.positions.get(pool_id, {})
+        sent = self.positions.setdefault(pool_id, {})
         if queued is not None:
-            iid, reason = queued
+            iid, reason, tag = queued
             entry = pool.waiting.get(iid) or pool.offered.get(iid)
             if entry is not None:
+                figures = m.position_and_wait(pool, iid, now)
                 await self._decide(
                     pool_id,
                     iid,
                     entry.target,
-                    current.get(iid),
+                    figures,
                     reason,
                     moment,
                     "queued",
                     entry.enqueued_ms,
+                    tag=tag,
+                    offering=self.offering.pop(iid, None),
                 )
-                if iid in current:
-                    last = {**last, iid: current[iid]}
-        for iid, figures in current.items():
-            previous = last.get(iid)
-            if previous is not None and previous[0] == figures[0]:
-                continue
+                if figures is not None:
+                    sent[iid] = (figures[0], now)
+        self.positions_dirty.add(pool_id)
+        if now < self.positions_due.get(pool_id, 0):
+            return
+        self.positions_dirty.discard(pool_id)
+        interval = self.position_interval_ms
+        self.positions_due[pool_id] = now + interval
+        current = m.positions_and_waits(pool, now) if pool.waiting else {}
+        due, self.positions[pool_id], held = position_updates(current, sent, now, interval)
+        if held:
+            self.positions_dirty.add(pool_id)  # a later recompute sends what was held back
+        for iid in due:
+            figures = current[iid]
             entry = pool.waiting[iid]
             await self._decide(
                 pool_id,
@@ -309,7 +500,6 @@ class RoutingShell:
                 "position",
                 entry.enqueued_ms,
             )
-        self.positions[pool_id] = current
 
     async def _decide(
         self,
@@ -321,12 +511,17 @@ class RoutingShell:
         moment: datetime,
         kind: str,
         enqueued_ms: int,
+        *,
+        tag: str = "",
+        offering: tuple[tuple[str, ...], str | None] | None = None,
     ) -> None:
         position, wait = figures if figures is not None else (None, None)
         if kind == "position":
             did = f"{iid}|{enqueued_ms}|position|{position}|{int(moment.timestamp() * 1000)}"
         else:
             did = f"{iid}|{enqueued_ms}|{kind}|{reason}|{target.step}"
+            if tag:
+                did += f"|{tag}"
         decision = RoutingDecision(
             id=did,
             kind=kind,
@@ -342,10 +537,65 @@ class RoutingShell:
             estimated_wait_ms=wait,
             reason=reason,
             at=moment,
+            alternatives=offering[0] if offering else (),
+            announcement=offering[1] if offering else None,
         )
         await self.decisions.send(key=stage_key(iid), value=decision)
 
+    def _count(self, pool_id: str, decision: m.Decision) -> None:
+        """Per-queue statistics of a decision: offers by outcome, answers within the
+        service-level target, abandonments."""
+        metrics = self.metrics
+        if isinstance(decision, m.Offer):
+            metrics.routing_offers.labels(pool=pool_id, outcome="offered").inc()
+        elif isinstance(decision, m.OfferEnded):
+            metrics.routing_offers.labels(pool=pool_id, outcome=decision.reason).inc()
+        elif isinstance(decision, m.Assignment):
+            metrics.routing_offers.labels(pool=pool_id, outcome="accepted").inc()
+            queue = decision.queue
+            spec = self.policy.queues.get(queue)
+            target_ms = (spec.service_level.within_seconds if spec else 20.0) * 1000
+            within = decision.accepted_ms - decision.enqueued_ms <= target_ms
+            metrics.routing_answered.labels(
+                pool=pool_id, queue=queue, within_target="yes" if within else "no"
+            ).inc()
+            met, total = self.answered.get((pool_id, queue), (0, 0))
+            met, total = met + within, total + 1
+            self.answered[(pool_id, queue)] = (met, total)
+            metrics.routing_service_level.labels(pool=pool_id, queue=queue).set(met / total)
+        elif isinstance(decision, m.Dequeued) and decision.reason == "abandoned":
+            metrics.routing_abandoned.labels(pool=pool_id, queue=decision.queue).inc()
+
+    def refresh_statistics(self, now_ms: int) -> None:
+        """Gauges of every pool on this worker: waiting and oldest wait per queue, agents by
+        presence (from the timer: a scan of the pool, kept off the record path)."""
+        metrics = self.metrics
+        seen: set[tuple[str, str]] = set()
+        presences: set[tuple[str, str]] = set()
+        for pool_id, pool in list(self.pools.items()):
+            for queue, stats in m.queue_stats(pool, now_ms).items():
+                seen.add((pool_id, queue))
+                metrics.routing_waiting.labels(pool=pool_id, queue=queue).set(stats.waiting)
+                metrics.routing_oldest_wait.labels(pool=pool_id, queue=queue).set(
+                    stats.oldest_wait_ms / 1000
+                )
+            counts: dict[str, int] = {}
+            for a in pool.agents.values():
+                if a.presence != "offline":
+                    counts[a.presence] = counts.get(a.presence, 0) + 1
+            for presence, n in counts.items():
+                presences.add((pool_id, presence))
+                metrics.routing_agents.labels(pool=pool_id, presence=presence).set(n)
+        for pool_id, queue in self.stat_labels - seen:
+            metrics.routing_waiting.labels(pool=pool_id, queue=queue).set(0)
+            metrics.routing_oldest_wait.labels(pool=pool_id, queue=queue).set(0)
+        for pool_id, presence in self.presence_labels - presences:
+            metrics.routing_agents.labels(pool=pool_id, presence=presence).set(0)
+        self.stat_labels |= seen
+        self.presence_labels |= presences
+
     async def _publish(self, pool_id: str, decision: m.Decision) -> None:
+        self._count(pool_id, decision)
         work = outputs.work_assignment(pool_id, decision)
         if work is not None:
             await self.assignments.send(key=stage_key(work.agent_id), value=work)
@@ -367,18 +617,23 @@ class RoutingShell:
 
     async def _rebuild(self) -> None:
         self.pools, self.routed = pools_from_rows(self.table.items())
+        # every routed entry is re-checked at the next step of its pool (a step may have come
+        # due while the partition moved), then follows its own next step
+        self.step_heap = {p: [(0, iid) for iid in sorted(r)] for p, r in self.routed.items()}
         self.positions.clear()
+        self.positions_due.clear()
+        self.positions_dirty = set(self.pools)
         self.pending_ticks.clear()
 
     # ---- durable timers ----
 
     def due_ms(self, pool_id: str, pool: m.Pool) -> int | None:
         times = [t for t in (m.next_deadline_ms(pool),) if t is not None]
-        for iid, entry in self.routed.get(pool_id, {}).items():
-            if iid in pool.waiting or iid in pool.offered:
-                step = self._step_due_ms(entry, pool.clock_ms)
-                if step is not None:
-                    times.append(step)
+        if pool_id in self.positions_dirty and pool.waiting:
+            times.append(self.positions_due.get(pool_id, 0))
+        heap = self.step_heap.get(pool_id)
+        if heap:
+            times.append(heap[0][0])  # may be stale: the tick then changes nothing
         return min(times) if times else None
 
     async def _sweep(self) -> None:
@@ -387,6 +642,7 @@ class RoutingShell:
         if not may_run_timer(self.app):
             return
         now, moment = self.now_ms(), self.clock.now()
+        self.refresh_statistics(now)
         for pool_id, pool in list(self.pools.items()):
             if pool_id in self.pending_ticks:
                 continue

@@ -5,7 +5,10 @@ drives the timers (``CIM_CLOCK=event``): later events advance the clock."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -288,6 +291,7 @@ def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_aban
         if d["kind"] == "dequeued"
     ]
     assert [d["reason"] for d in dequeued] == ["abandoned"]
+    until(lambda: metric(worker, 'cim_routing_abandoned_total{pool="p1",queue="vip"}') == 1)
 
 
 def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
@@ -370,6 +374,16 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
             )
         ],
     )
+    # The agent path (ingest, routing) and the channel path (ingest, interactions, customers,
+    # routing) race: wait for the assignment, or a slow agent path lets the transfer's event
+    # time expire the offer first (the cause of this test's old flakiness).
+    until(
+        lambda: (
+            ("assign", "first", "call-9")
+            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+        ),
+        timeout=90,
+    )
     send(
         kafka_bootstrap,
         topics,
@@ -434,3 +448,506 @@ def test_overflow_and_mixed_channel_capacity(
     assert (queued["s2"]["queue"], queued["s2"]["reason"]) == ("general", "overflow")
     assert queued["h3"]["queue"] == "chat" and queued["h3"]["position"] == 1
     assert "estimatedWaitMs" not in queued["s1"]  # nobody has the skill: no estimate
+
+
+def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    worker = start(worker_factory, tmp_path)
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [
+            request("enqueue", "old", T + S),
+            request("enqueue", "young", T + 2 * S),
+            request("escalate", "young", T + 3 * S, priorityBoost=20, escalationId="esc-1"),
+            # the escalation stage re-sends after a restart: the same id changes nothing
+            request("escalate", "young", T + 4 * S, priorityBoost=20, escalationId="esc-1"),
+        ],
+    )
+    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    escalated = [d for d in decisions if d["reason"] == "escalated"]
+    assert [(d["interactionId"], d["priority"]) for d in escalated] == [("young", 20)]
+    # one agent logs in: the escalated, younger interaction goes first
+    send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "a1", T + 5 * S)])
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    assert offers(rows) == {("offer", "a1", "young")}
+    assert rows[0]["priority"] == 20
+    # per-queue statistics: "old" still waits; one offer made; one agent available
+    until(lambda: metric(worker, 'cim_routing_waiting{pool="p1",queue="general"}') == 1)
+    assert metric(worker, 'cim_routing_oldest_wait_seconds{pool="p1",queue="general"}') >= 4
+    assert metric(worker, 'cim_routing_offers_total{outcome="offered",pool="p1"}') == 1
+    assert metric(worker, 'cim_routing_agents{pool="p1",presence="available"}') == 1
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "a1",
+                T + 6 * S,
+                offerId=rows[0]["offerId"],
+                interactionId="young",
+            )
+        ],
+    )
+    # answered 4 s after queueing: within the 20 s default target
+    until(lambda: metric(worker, 'cim_routing_service_level_ratio{pool="p1",queue="general"}') == 1)
+    assert (
+        metric(worker, 'cim_routing_answered_total{pool="p1",queue="general",within_target="yes"}')
+        == 1
+    )
+
+
+def test_voice_down_offers_callback_and_chat(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    down_rule = """rules:
+  - name: voice-down
+    when: channel == "voice" and channelStatus.voice == "down"
+    target:
+      queue: general
+      alternatives: [callback, chat]
+      announcement: Our phone lines are down.
+"""
+    policy = POLICY.replace("rules:\n", down_rule, 1)
+    path = tmp_path / "routing.yaml"
+    path.write_text(policy)
+    status = {
+        "channel": "voice",
+        "status": "down",
+        "reason": "reported",
+        "since": iso(T - 60 * S),
+    }
+    send(kafka_bootstrap, topics, "channel-status", [(key("voice"), orjson.dumps(status), [])])
+    # the worker is ready once its replica of the channel status has loaded
+    worker_factory(
+        cim_clock="event", cim_sweep_interval_seconds="0.3", cim_routing_policy=str(path)
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [
+            request("enqueue", "v1", T + S),
+            request("enqueue", "h1", T + 2 * S, channel="chat"),
+        ],
+    )
+    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+    queued = {d["interactionId"]: d for d in decisions if d["kind"] == "queued"}
+    assert queued["v1"]["rule"] == "voice-down"
+    assert queued["v1"]["alternatives"] == ["callback", "chat"]
+    assert queued["v1"]["announcement"] == "Our phone lines are down."
+    assert queued["h1"]["rule"] == "chat" and not queued["h1"].get("alternatives")
+
+
+def metric(worker: WorkerProcess, series: str) -> float:
+    status, body = worker.get("/metrics")
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_policy_published_at_run_time_replaces_the_running_one(
+    kafka_bootstrap: str,
+    topics: TopicContract,
+    topic_prefix: str,
+    worker_factory: WorkerFactory,
+    tmp_path: Path,
+) -> None:
+    worker = start(worker_factory, tmp_path)
+    send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "before", T + S)])
+    first = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+    assert [(d["queue"], d["rule"]) for d in first] == [("general", "default")]
+
+    # The CLI validates the file and publishes it: new decisions use it without a restart.
+    newer = tmp_path / "routing-2.yaml"
+    newer.write_text(
+        POLICY.replace('version: "test-1"', 'version: "test-2"').replace(
+            "default:\n  queue: general", "default:\n  queue: billing"
+        )
+    )
+    env = {**os.environ, "CIM_TOPIC_PREFIX": topic_prefix}
+    cli = [str(Path(sys.executable).parent / "interaction-streams"), "policy", "publish", "routing"]
+    done = subprocess.run(
+        [*cli, str(newer), "--bootstrap", kafka_bootstrap],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    applied = 'cim_routing_policy_updates_total{outcome="applied"}'
+    until(lambda: metric(worker, applied) >= 1, timeout=60)
+    send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "after", T + 2 * S)])
+    until(
+        lambda: any(
+            (d["interactionId"], d["queue"]) == ("after", "billing")
+            for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+        ),
+        timeout=60,
+    )
+
+    # A bad file: the CLI refuses it locally with the file, line and reason ...
+    bad = tmp_path / "routing-bad.yaml"
+    bad.write_text(POLICY.replace("default:\n  queue: general", "default:\n  queue: nowhere"))
+    refused = subprocess.run(
+        [*cli, str(bad), "--bootstrap", kafka_bootstrap],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert f"{bad}:" in refused.stderr and "unknown queue 'nowhere'" in refused.stderr
+    # ... and written straight to the topic, the worker refuses it and keeps test-2.
+    document = {
+        "name": "routing",
+        "version": "bad",
+        "source": str(bad),
+        "text": bad.read_text(),
+        "publishedAt": iso(T),
+    }
+    send(kafka_bootstrap, topics, "routing-policy", [(key("routing"), orjson.dumps(document), [])])
+    until(lambda: metric(worker, 'cim_routing_policy_updates_total{outcome="refused"}') >= 1)
+    assert "unknown queue 'nowhere'" in worker.tail(200)
+    send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "later", T + 3 * S)])
+    until(
+        lambda: any(
+            (d["interactionId"], d["queue"]) == ("later", "billing")
+            for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+        ),
+        timeout=60,
+    )
+
+
+def test_consult_an_expert_and_transfer_to_a_named_supervisor(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    worker = start(worker_factory, tmp_path)
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent("logged-in", "first", T, skills={"billing": 5}),
+            agent("logged-in", "junior", T + 1, skills={"disputes": 2}),
+            agent("logged-in", "senior", T + 2, skills={"disputes": 5}),
+            agent("logged-in", "sup", T + 3, skills={"role:supervisor": 1}),
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("voice.offered", "call-7", T + S, partyId="eve", intent="billing")],
+    )
+    until(lambda: worker.get(f"{TMF683}/call-7")[0] == 200)
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("interaction.queued", "call-7", T + 2 * S, queue="ivr-main")],
+    )
+    offer = outputs(kafka_bootstrap, topics, "work-assignments", 1)[0]
+    assert (offer["kind"], offer["agentId"]) == ("offer", "first")
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "first",
+                T + 3 * S,
+                offerId=offer["offerId"],
+                interactionId="call-7",
+            )
+        ],
+    )
+    until(
+        lambda: (
+            ("assign", "first", "call-7")
+            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+        ),
+        timeout=90,
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("interaction.answered", "call-7", T + 4 * S, agentId="first")],
+    )
+    # The agent asks to consult an expert in disputes (proficiency 4 or more): the same
+    # matcher finds the senior, never the junior nor the asking agent.
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [
+            request(
+                "collaborate",
+                "call-7",
+                T + 10 * S,
+                mode="consult",
+                fromAgentId="first",
+                skills=[{"skill": "disputes", "minProficiency": 4}],
+            )
+        ],
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    consult = next(r for r in rows if r["interactionId"] == "call-7~consult")
+    assert (consult["kind"], consult["agentId"]) == ("offer", "senior")
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "senior",
+                T + 11 * S,
+                offerId=consult["offerId"],
+                interactionId="call-7~consult",
+            )
+        ],
+    )
+    # The platform connects the consult; then the agent transfers to the named supervisor.
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel(
+                "interaction.transferred",
+                "call-7",
+                T + 12 * S,
+                mode="consult",
+                fromAgentId="first",
+                toAgentId="senior",
+            )
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [
+            request(
+                "collaborate",
+                "call-7",
+                T + 20 * S,
+                mode="transfer",
+                fromAgentId="first",
+                toAgentId="sup",
+            )
+        ],
+    )
+    until(
+        lambda: (
+            ("offer", "sup", "call-7")
+            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 5))
+        )
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 5)
+    transfer = next(r for r in rows if r["kind"] == "offer" and r["agentId"] == "sup")
+    assert ("assign", "senior", "call-7~consult") in offers(rows)
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "sup",
+                T + 21 * S,
+                offerId=transfer["offerId"],
+                interactionId="call-7",
+            )
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel(
+                "interaction.transferred",
+                "call-7",
+                T + 22 * S,
+                mode="blind",
+                fromAgentId="first",
+                toAgentId="sup",
+            ),
+            channel("interaction.answered", "call-7", T + 23 * S, agentId="sup"),
+        ],
+    )
+    collaboration = [
+        (d["rule"], d["reason"], d.get("agentId"))
+        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+        if d["kind"] == "collaboration"
+    ]
+    assert collaboration == [("consult", "offered", "senior"), ("transfer", "offered", "sup")]
+
+    # Every participant is logged on the interaction (relatedParty).
+    def parties() -> set[tuple[str, str]]:
+        status, body = worker.get(f"{TMF683}/call-7")
+        if status != 200:
+            return set()
+        resource = orjson.loads(body)
+        return {(p["partyOrPartyRole"]["id"], p["role"]) for p in resource.get("relatedParty", [])}
+
+    until(lambda: {("first", "agent"), ("senior", "agent"), ("sup", "agent")} <= parties())
+
+
+def test_a_repeat_contact_goes_to_the_last_agent(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(POLICY + "lastAgentWaitSeconds: 30\n")
+    worker = worker_factory(
+        cim_clock="event", cim_sweep_interval_seconds="0.3", cim_routing_policy=str(path)
+    )
+    profile = cloud_event("cim.customer.profile.updated", {"partyId": "zoe"}, "p-zoe", iso(T - S))
+    send(kafka_bootstrap, topics, "customer-profile", [(b"zoe", profile, [])])
+    until(lambda: worker.get("/customerContext/zoe")[0] == 200)
+    send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "alice", T, wrapUpSeconds=0)])
+    # The first call goes to alice, the only agent; she answers and completes it.
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel("voice.offered", "call-1", T + S, partyId="zoe", intent="roaming"),
+            channel("interaction.queued", "call-1", T + 2 * S, queue="ivr-main"),
+        ],
+    )
+    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)[0]
+    assert (first["kind"], first["agentId"]) == ("offer", "alice")
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [
+            agent(
+                "offer.accepted",
+                "alice",
+                T + 3 * S,
+                offerId=first["offerId"],
+                interactionId="call-1",
+            ),
+            # bob logs in while alice works: from now on he is the longest idle
+            agent("logged-in", "bob", T + 4 * S, wrapUpSeconds=0),
+        ],
+    )
+    until(
+        lambda: (
+            ("assign", "alice", "call-1")
+            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+        ),
+        timeout=90,
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel("interaction.answered", "call-1", T + 5 * S, agentId="alice"),
+            channel("interaction.ended", "call-1", T + 60 * S),
+        ],
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [agent("work.completed", "alice", T + 61 * S, interactionId="call-1")],
+    )
+    until(
+        lambda: (
+            orjson.loads(worker.get("/customerContext/zoe")[1]).get("lastAgent", {}).get("agentId")
+            == "alice"
+        )
+    )
+    # The customer calls again for the same reason (a repeat contact): alice, not bob (the
+    # longest idle), gets the offer.
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel("voice.offered", "call-2", T + 120 * S, partyId="zoe", intent="roaming"),
+            channel("interaction.queued", "call-2", T + 121 * S, queue="ivr-main"),
+        ],
+    )
+    until(
+        lambda: any(
+            r["kind"] == "offer" and r.get("interactionId") == "call-2"
+            for r in outputs(kafka_bootstrap, topics, "work-assignments", 3)
+        )
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    assert ("offer", "alice", "call-2") in offers(rows)
+    assert ("offer", "bob", "call-2") not in offers(rows)
+
+
+def test_position_updates_are_rate_limited_per_interaction(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_text(POLICY)
+    worker_factory(
+        cim_clock="event",
+        cim_sweep_interval_seconds="0.3",
+        cim_routing_policy=str(path),
+        cim_routing_position_interval_seconds="10",
+    )
+    send(
+        kafka_bootstrap,
+        topics,
+        "routing-requests",
+        [request("enqueue", f"w{n}", T + n * S) for n in (1, 2, 3)],
+    )
+    queued = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    assert sorted((d["interactionId"], d["position"]) for d in queued) == [
+        ("w1", 1),
+        ("w2", 2),
+        ("w3", 3),
+    ]
+    # w1 is offered at 09:00:04: w2 and w3 move up, but their last update is too recent
+    send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "a1", T + 4 * S)])
+    assert offers(outputs(kafka_bootstrap, topics, "work-assignments", 1)) == {
+        ("offer", "a1", "w1")
+    }
+    # event time passes the interval (a chat-only agent changes nothing for voice): the held
+    # back positions go out now, once each
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [agent("logged-in", "chatter", T + 15 * S, capacity={"chat": 1})],
+    )
+    until(
+        lambda: (
+            len(
+                [
+                    d
+                    for d in outputs(kafka_bootstrap, topics, "routing-decisions", 5)
+                    if d["kind"] == "position"
+                ]
+            )
+            >= 2
+        )
+    )
+    positions = [
+        (d["interactionId"], d["position"], d["at"])
+        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 5)
+        if d["kind"] == "position"
+    ]
+    at = "2026-11-26T09:00:15Z"
+    assert sorted(positions) == [("w2", 1, at), ("w3", 2, at)]

@@ -11,6 +11,7 @@ from typing import Any
 from interaction_streams.contract.customer import (
     BusinessSummary,
     ContextSnapshot,
+    LastAgent,
     LastInteraction,
     MomentSummary,
     WindowCounts,
@@ -217,6 +218,7 @@ def snapshot(ctx: CustomerContext, now_ms: int, policy: ContextPolicy) -> Contex
     longest = max(policy.windows.values())
     channels = Counter(f.channel for f in within(longest))
     last = ctx.interactions[-1] if ctx.interactions else None
+    served = next((f for f in reversed(ctx.interactions) if f.agent_id), None)
     return ContextSnapshot(
         party_id=ctx.party_id,
         as_of=_time(now_ms),
@@ -235,6 +237,15 @@ def snapshot(ctx: CustomerContext, now_ms: int, policy: ContextPolicy) -> Contex
                 opened=_time(last.opened_ms),
             )
             if last
+            else None
+        ),
+        last_agent=(
+            LastAgent(
+                interaction_id=served.interaction_id,
+                agent_id=served.agent_id,
+                opened=_time(served.opened_ms),
+            )
+            if served is not None and served.agent_id
             else None
         ),
         open_interactions=tuple(f.interaction_id for f in ctx.interactions if f.is_open),

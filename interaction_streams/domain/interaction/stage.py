@@ -58,6 +58,7 @@ def fact_of(i: Interaction) -> InteractionFact:
         abandoned=i.status_reason == "abandoned",
         csat=int(csat) if csat is not None else None,
         sentiment=last_score("sentiment"),
+        agent_id=next((p.party_id for p in reversed(i.participants) if p.role == "agent"), None),
     )
 
 

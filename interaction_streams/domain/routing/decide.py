@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from interaction_streams.contract.customer import ContextSnapshot
+from interaction_streams.contract.routing import RoutingRequest
 from interaction_streams.domain.routing.policy import RoutingChoice, RoutingPolicy
 from interaction_streams.domain.routing.skills import Target
 
@@ -17,6 +18,7 @@ __all__ = [
     "Facts",
     "RoutingChoice",
     "facts_for",
+    "last_agent_preference",
     "next_step_after",
     "overflow_for",
     "route",
@@ -73,6 +75,21 @@ def facts_for(
             if moment.ended is None and moment.name not in active:
                 active.append(moment.name)
     return facts
+
+
+def last_agent_preference(
+    policy: RoutingPolicy, request: RoutingRequest, enqueued_ms: int
+) -> dict[str, Any]:
+    """The matcher's ``last_agent`` and ``preferred_until_ms`` for a repeat contact: the
+    agent of the customer's previous interaction alone may take it for the policy's
+    ``lastAgentWaitSeconds`` from when it queued (if logged in); none otherwise."""
+    wait = policy.last_agent_wait_seconds
+    if not (request.last_agent_id and request.context_repeat_contact and wait > 0):
+        return {}
+    return {
+        "last_agent": request.last_agent_id,
+        "preferred_until_ms": enqueued_ms + int(wait * 1000),
+    }
 
 
 def route(policy: RoutingPolicy, facts: Facts) -> RoutingChoice:

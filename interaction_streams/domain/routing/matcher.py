@@ -68,8 +68,10 @@ __all__ = [
     "Waiting",
     "accept",
     "complete",
+    "effective",
     "end_wrap_ups",
     "enqueue",
+    "escalate",
     "expire",
     "find_expert",
     "match",
@@ -119,6 +121,9 @@ class Waiting(WireModel):
     last_agent: str | None = None  # who handled the customer's last contact (repeat contact)
     attempts: int = 0  # offers made so far
     declined: tuple[str, ...] = ()  # agents who rejected it or let its offer time out
+    boost: int = 0  # priority raised by escalations (kept across steps and re-queues)
+    min_priority: int | None = None  # a priority earned earlier (a callback keeps its own)
+    escalations: tuple[str, ...] = ()  # escalation ids applied (a repeated one is a no-op)
 
     @property
     def queue(self) -> str:
@@ -580,9 +585,21 @@ def _strategy(strategies: Mapping[str, str], queue: str, default: str) -> Strate
 # ------------------------------------------------------------------------- waiting list
 
 
+def effective(entry: Waiting, target: Target) -> Target:
+    """``target`` (as the policy and its steps give it) with the entry's escalation boost added
+    and its ``min_priority`` kept, at most 1000."""
+    priority = min(1000, target.priority + entry.boost)
+    if entry.min_priority is not None:
+        priority = max(priority, min(1000, entry.min_priority))
+    if priority == target.priority:
+        return target
+    return target.model_copy(update={"priority": priority})
+
+
 def enqueue(pool: Pool, entry: Waiting) -> Pool:
     """Add a waiting interaction. A duplicate of an open offer changes nothing; a second
-    enqueue of a waiting entry replaces it, keeping the earlier age and the offers made."""
+    enqueue of a waiting entry replaces it, keeping the earlier age, the offers made and the
+    escalations. ``min_priority`` keeps a priority earned earlier (a callback's)."""
     iid = entry.interaction_id
     if iid in pool.offers:
         return pool
@@ -592,7 +609,10 @@ def enqueue(pool: Pool, entry: Waiting) -> Pool:
     if old is not None:
         update["enqueued_ms"] = min(old.enqueued_ms, entry.enqueued_ms)
         update["declined"] = tuple(dict.fromkeys(old.declined + entry.declined))
+        update["boost"] = max(old.boost, entry.boost)
+        update["escalations"] = tuple(dict.fromkeys(old.escalations + entry.escalations))
     entry = entry.model_copy(update=update)
+    entry = entry.model_copy(update={"target": effective(entry, entry.target)})
     waiting = _plus(pool.waiting, iid, entry)
     return _with_waiting(pool, waiting, added=[entry], removed=[old] if old else [])
 
@@ -610,16 +630,51 @@ def _last_attempt(pool: Pool, interaction_id: str) -> int:
 
 def retarget(pool: Pool, interaction_id: str, target: Target) -> Pool:
     """A timed step changed where the interaction waits or what it needs. An entry held by an
-    open offer is updated too (it takes effect if the offer does not end in acceptance)."""
+    open offer is updated too (it takes effect if the offer does not end in acceptance).
+    ``target`` is the policy's: the entry's escalation boost and minimum priority apply on
+    top. The same pool when nothing changes."""
     old = pool.waiting.get(interaction_id)
     if old is not None:
+        target = effective(old, target)
+        if target == old.target:
+            return pool
         entry = old.model_copy(update={"target": target})
         waiting = _plus(pool.waiting, interaction_id, entry)
         return _with_waiting(pool, waiting, added=[entry], removed=[old])
-    if interaction_id in pool.offered:
-        entry = pool.offered[interaction_id].model_copy(update={"target": target})
+    held = pool.offered.get(interaction_id)
+    if held is not None:
+        target = effective(held, target)
+        if target == held.target:
+            return pool
+        entry = held.model_copy(update={"target": target})
         return pool.model_copy(update={"offered": _plus(pool.offered, interaction_id, entry)})
     return pool
+
+
+def escalate(
+    pool: Pool, interaction_id: str, boost: int, escalation_id: str | None = None
+) -> tuple[Pool, Waiting | None]:
+    """Raise the priority of a waiting (or offered) interaction by ``boost``, keeping its age;
+    later steps keep the boost. An escalation id already applied, or an interaction not
+    waiting, changes nothing (None)."""
+    old = pool.waiting.get(interaction_id)
+    held = pool.offered.get(interaction_id)
+    entry = old if old is not None else held
+    if entry is None or boost <= 0 or (escalation_id and escalation_id in entry.escalations):
+        return pool, None
+    escalations = (*entry.escalations, escalation_id) if escalation_id else entry.escalations
+    priority = min(1000, entry.target.priority + boost)
+    new = entry.model_copy(
+        update={
+            "boost": entry.boost + boost,
+            "escalations": escalations,
+            "target": entry.target.model_copy(update={"priority": priority}),
+        }
+    )
+    if old is not None:
+        waiting = _plus(pool.waiting, interaction_id, new)
+        return _with_waiting(pool, waiting, added=[new], removed=[old]), new
+    return pool.model_copy(update={"offered": _plus(pool.offered, interaction_id, new)}), new
 
 
 def remove(
@@ -1329,9 +1384,11 @@ def position_and_wait(
     if entry is None:
         return None
     queue, key = entry.queue, order_key(entry)
-    ahead = sum(
-        1 for w in pool.waiting.values() if w.target.queues[0] == queue and order_key(w) < key
-    )
+    ahead = 0
+    for w in pool.waiting.values():  # one pass, no call per entry
+        t = w.target
+        if t.queues[0] == queue and (-t.priority, w.enqueued_ms, w.interaction_id) < key:
+            ahead += 1
     return _estimate(pool, entry, ahead + 1, {}, default_handle_ms)
 
 
@@ -1362,10 +1419,19 @@ def _estimate(
     need = (entry.channel, entry.target.required)
     slots = slots_by_need.get(need)
     if slots is None:
+        agents: Iterable[Agent] = pool.agents.values()
+        if entry.target.required:  # the agents with every skill, from the skill index
+            levels = _ready(pool).levels
+            having: AbstractSet[str] | None = None
+            for r in entry.target.required:
+                by_level = levels.get(r.skill)
+                found = by_level[min(max(r.min_proficiency, 1), 5)] if by_level else _EMPTY
+                having = found if having is None else having & found
+            agents = [pool.agents[i] for i in (having or ()) if i in pool.agents]
         slots = slots_by_need[need] = sum(
             a.capacity.get(entry.channel, 0)
-            for a in pool.agents.values()
-            if a.presence not in ("offline", "away") and ag.meets(a, entry.target.required)
+            for a in agents
+            if a.presence not in ("offline", "away")
         )
     if slots <= 0:
         return position, None

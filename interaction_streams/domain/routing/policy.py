@@ -48,6 +48,9 @@ KNOWN_FACTS = frozenset(
     }
 )
 FACT_PREFIXES = ("ivr.",)  # ``ivr.<selection>``: any IVR menu
+CHANNEL_STATUS_FACTS = frozenset(
+    f"channelStatus.{c}" for c in ("voice", "chat", "email", "sms", "social", "selfservice")
+)  # "up", "degraded" or "down" (null: no status known) from cim.channel.status.v1
 Strategy = Literal[
     "longest-idle", "least-occupied", "round-robin", "best-skill-match", "fewest-contacts-today"
 ]
@@ -56,7 +59,11 @@ QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 
 
 def is_known_fact(name: str) -> bool:
-    return name in KNOWN_FACTS or (name.startswith(FACT_PREFIXES) and name not in FACT_PREFIXES)
+    return (
+        name in KNOWN_FACTS
+        or name in CHANNEL_STATUS_FACTS
+        or (name.startswith(FACT_PREFIXES) and name not in FACT_PREFIXES)
+    )
 
 
 class ServiceLevel(WireModel):
@@ -105,11 +112,20 @@ class Step(WireModel):
         return self
 
 
+Alternative = Literal["callback", "chat", "sms", "email", "social", "selfservice", "voice"]
+
+
 class TargetSpec(WireModel):
+    """Where to queue. ``alternatives`` (with an ``announcement``) are other ways to be
+    served that the platform offers the customer (a channel is down, say): they go out on
+    the routing decision; the interaction still queues."""
+
     queue: str
     priority: int = Field(default=0, ge=0, le=1000)
     skills: tuple[SkillSpec, ...] = ()
     steps: tuple[Step, ...] = ()
+    alternatives: tuple[Alternative, ...] = ()
+    announcement: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class Rule(WireModel):
@@ -187,6 +203,8 @@ class RoutingPolicy(WireModel):
     queues: dict[QueueName, Queue] = Field(min_length=1)
     rules: tuple[Rule, ...] = ()
     default: TargetSpec | None = None  # when no rule matches
+    # a repeat contact waits this long for the agent of the customer's last interaction (0: no)
+    last_agent_wait_seconds: float = Field(default=0.0, ge=0, le=3600)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoutingPolicy:

@@ -15,6 +15,9 @@ def with_context(request: RoutingRequest, context: ContextSnapshot | None) -> Ro
     profile = context.profile
     day = context.windows.get("24h")
     active = [m.name for m in context.moments if m.ended is None]
+    last = context.last_agent
+    # the agent of an earlier interaction (not of this one, re-queued by a transfer)
+    last_agent = last.agent_id if last and last.interaction_id != request.interaction_id else None
     return request.model_copy(
         update={
             "language": request.language or profile.language,
@@ -25,5 +28,6 @@ def with_context(request: RoutingRequest, context: ContextSnapshot | None) -> Ro
             "context_contacts24h": day.contacts if day is not None else None,
             "context_preferred_channel": context.preferred_channel,
             "moments": tuple(dict.fromkeys((*request.moments, *active))),
+            "last_agent_id": request.last_agent_id or last_agent,
         }
     )
