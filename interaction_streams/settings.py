@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     routing_max_missed_offers: int = Field(
         default=3, ge=0, description="offers timed out in a row that set an agent away (0: never)"
     )
+    # ---- channel operation ----
+    channel_policy: Path | None = Field(
+        default=None, description="YAML file of the channel policy (heartbeat silence, traffic)"
+    )
+    channel_tick_seconds: float = Field(
+        default=5.0, gt=0, description="how often channel timers and traffic counts run"
+    )
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"
     )

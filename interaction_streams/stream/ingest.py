@@ -119,7 +119,9 @@ class IngestShell:
         await target.send(
             key=stage_key(outcome.event.routing_key), value=outcome.event.canonical().to_json()
         )
-        self.metrics.events_out.labels(target.get_topic_name()).inc()
+        self.metrics.events_out.labels(
+            target.get_topic_name(), self.metrics.type_label(event_type)
+        ).inc()
         self._expire(record.partition, now_ms)
 
     def _expire(self, partition: int, now_ms: int) -> None:

@@ -10,6 +10,7 @@ import faust
 from faust.web import Request, Response, View
 
 from interaction_streams.observability.metrics import Metrics
+from interaction_streams.observability.worker_metrics import refresh
 
 # Prometheus text format 0.0.4 (UTF-8); aiohttp refuses a charset inside content_type.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -49,4 +50,5 @@ def register_ops_views(
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request, **kwargs: Any) -> Response:
+            refresh(app, metrics)  # consumer lag and table sizes, as of now
             return self.bytes(metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
