@@ -74,7 +74,9 @@ def test_one_of_two_components_down_degrades_both_down_is_down() -> None:
 
 
 def test_an_older_report_does_not_override_a_newer_one() -> None:
-    state, _ = run([(Report("ivr", "down", T + 5000), T + 5000), (Report("ivr", "up", T), T + 6000)])
+    state, _ = run(
+        [(Report("ivr", "down", T + 5000), T + 5000), (Report("ivr", "up", T), T + 6000)]
+    )
     assert state.published is not None and state.published.status == "down"
 
 
@@ -217,7 +219,9 @@ def test_minute_counts_drain_per_channel_and_minute() -> None:
 
 def test_policy_file_is_validated_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "channels.yaml"
-    path.write_text("heartbeatSilenceSeconds: 30\ntraffic:\n  dropRatio: 0.5\n  recoverRatio: 0.4\n")
+    path.write_text(
+        "heartbeatSilenceSeconds: 30\ntraffic:\n  dropRatio: 0.5\n  recoverRatio: 0.4\n"
+    )
     with pytest.raises(YamlFileError) as error:
         load_channel_policy(path)
     assert "channels.yaml:3" in str(error.value) and "recoverRatio" in str(error.value)
