@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from interaction_streams.contract.events.registry import EVENT_TYPES
 
@@ -135,6 +143,15 @@ class Metrics:
             ["channel"],
             registry=r,
         )
+        self.worker_ready = Gauge(
+            "cim_worker_ready",
+            "1 when the worker answers /ready with 200 (partitions assigned, tables "
+            "recovered, replicas loaded), else 0 (refreshed on each scrape).",
+            registry=r,
+        )
+        # process_* (memory, CPU, open files) and python_info, as a default registry has them.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         self.channel_arrivals = Counter(
             "cim_channel_arrivals_total",
             "Contacts arriving on a channel (contact-opening events applied by the "

@@ -50,5 +50,6 @@ def register_ops_views(
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request, **kwargs: Any) -> Response:
+            metrics.worker_ready.set(1 if is_ready(app, readiness) else 0)
             refresh(app, metrics)  # consumer lag and table sizes, as of now
             return self.bytes(metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
