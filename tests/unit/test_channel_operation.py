@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ POLICY = ChannelPolicy(
 def run(
     signals: list[tuple[Signal, int]], state: ChannelState | None = None
 ) -> tuple[ChannelState, list[tuple[str, str]]]:
-    published = []
+    published: list[tuple[str, str]] = []
     for signal, now in signals:
         state, status = step(state, "voice", signal, now, POLICY)
         if status is not None:
@@ -156,7 +157,7 @@ def test_published_statuses_alternate_and_traffic_alone_never_takes_a_channel_do
 ) -> None:
     _, published = run(traffic(minutes))
     assert published[0] == ("up", "ok")
-    assert all(a != b for a, b in zip(published, published[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(published))
     assert all(status != "down" for status, _ in published)
 
 
