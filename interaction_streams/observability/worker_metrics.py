@@ -1,10 +1,12 @@
 """Series computed when ``/metrics`` is scraped: consumer lag per partition and table
-sizes, read from the Faust app (cheap: cached high watermarks, RocksDB key estimates)."""
+sizes, read from the Faust app (cheap: cached high watermarks, the stages' own indexes,
+else RocksDB's key estimate, which counts recent overwrites until a compaction)."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
@@ -17,11 +19,14 @@ log = logging.getLogger(__name__)
 EXACT_SIZES = frozenset({"ingest-dedup"})
 
 
-def refresh(app: faust.App, metrics: Metrics) -> None:
-    """Update the scrape-time series; a failure never breaks the scrape."""
+def refresh(
+    app: faust.App, metrics: Metrics, exact_sizes: Mapping[str, Callable[[], int]] = {}
+) -> None:
+    """Update the scrape-time series; a failure never breaks the scrape. ``exact_sizes``:
+    tables whose stage knows their size from an in-memory index."""
     try:
         refresh_lag(app, metrics)
-        refresh_table_sizes(app, metrics)
+        refresh_table_sizes(app, metrics, exact_sizes)
     except Exception:  # during start-up or a rebalance the consumer may be half there
         log.debug("scrape-time metrics skipped", exc_info=True)
 
@@ -39,11 +44,13 @@ def refresh_lag(app: faust.App, metrics: Metrics) -> None:
         metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, lag))
 
 
-def refresh_table_sizes(app: faust.App, metrics: Metrics) -> None:
+def refresh_table_sizes(
+    app: faust.App, metrics: Metrics, exact_sizes: Mapping[str, Callable[[], int]]
+) -> None:
     for name, table in app.tables.items():
         if name in EXACT_SIZES:
             continue
-        size = _size(table)
+        size = exact_sizes[name]() if name in exact_sizes else _size(table)
         if size is not None:
             metrics.table_entries.labels(name).set(size)
 
@@ -85,6 +92,9 @@ class InteractionCounts:
         label = self._label(timeline)
         if label is not None:
             self.counts[label] += 1
+
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     def publish(self) -> None:
         self.metrics.interactions.clear()

@@ -85,7 +85,13 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     register_tmf683_api(app, interactions, api)
     register_context_api(app, customers)
     register_ops_views(
-        app, metrics, readiness=(contact_index.ready, hub.ready, channel_status.ready)
+        app,
+        metrics,
+        readiness=(contact_index.ready, hub.ready, channel_status.ready),
+        table_sizes={
+            "interactions": interactions.status_counts.total,
+            "channels": lambda: len(channels.states),
+        },
     )
     return Worker(
         app,
