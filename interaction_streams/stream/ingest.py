@@ -25,6 +25,7 @@ from interaction_streams.domain.ingest import (
     is_duplicate,
     validate,
 )
+from interaction_streams.observability.logs import bind_record
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink, raw_record
@@ -82,6 +83,7 @@ class IngestShell:
         async for event in stream.events():
             started = time.perf_counter()
             record = raw_record(event)
+            bind_record("ingest", record)  # log lines carry the record's correlation ids
             try:
                 await self._ingest(record)
             except Exception as exc:  # a bug must not stall the partition: dead-letter it

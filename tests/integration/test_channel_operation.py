@@ -80,7 +80,10 @@ def test_reported_outage_lost_heartbeat_and_recovery(
     policy = tmp_path / "channels.yaml"
     policy.write_text("heartbeatSilenceSeconds: 6\n")
     worker = worker_factory(
-        cim_channel_policy=str(policy), cim_channel_tick_seconds="0.5", cim_clock="live"
+        cim_channel_policy=str(policy),
+        cim_channel_tick_seconds="0.5",
+        cim_clock="live",
+        cim_log_format="json",
     )
     health_topic = topics["channel-health"].name
     code, body = worker.get("/channelStatus")
@@ -100,6 +103,11 @@ def test_reported_outage_lost_heartbeat_and_recovery(
         assert body["components"] == {"trunk-1": "down"}
 
     eventually(voice_down)
+    # the stage's log line carries the ids of the record that changed the status
+    lines = [orjson.loads(x) for x in worker.tail(400).splitlines() if x.startswith("{")]
+    (logged,) = [x for x in lines if x["message"].startswith("channel voice is down")]
+    assert (logged["stage"], logged["event_id"]) == ("channels", "h-trunk-1-1")
+    assert logged["topic"] == topics["ingested-health"].name
     assert metric(worker, 'cim_channel_status{channel="voice",status="down"}') == 1.0
     assert metric(worker, 'cim_channel_status{channel="voice",status="up"}') == 0.0
     assert metric(worker, 'cim_channel_health_reports_total{channel="voice",status="down"}') == 1.0
