@@ -193,3 +193,28 @@ def test_a_traffic_drop_degrades_the_channel_on_event_time(
     assert status_of(worker, "voice")["status"] == "degraded"
     asyncio.run(produce(kafka_bootstrap, channel_topic, arrivals([1], 11)))
     eventually(lambda: status_of(worker, "voice")["status"] == "up" or _fail())
+
+
+def test_heartbeat_watch_survives_a_crash(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    """The silence is measured from the table: after SIGKILL, a successor with an empty
+    disk recovers it from the changelog and still declares the lost heartbeat."""
+    policy = tmp_path / "channels.yaml"
+    policy.write_text("heartbeatSilenceSeconds: 20\n")
+    env = {"cim_channel_policy": str(policy), "cim_channel_tick_seconds": "0.5"}
+    first = worker_factory("w1", **env)
+    health_topic = topics["channel-health"].name
+    beat = [health("sms", "sms-gw", None, now_ms(), 1)]
+    asyncio.run(produce(kafka_bootstrap, health_topic, beat))
+    eventually(lambda: status_of(first, "sms")["status"] == "up" or _fail())
+    first.kill()
+    second = worker_factory("w2", **env)  # a fresh data folder: the changelog is the state
+
+    def lost() -> None:
+        body = status_of(second, "sms")
+        assert (body["status"], body["reason"]) == ("down", "heartbeat-lost"), body
+
+    eventually(lost, timeout=120)
+    history = [h for h in statuses_on_topic(kafka_bootstrap, topics) if h[0] == "sms"]
+    assert history[0] == ("sms", "up", "ok") and history[-1] == ("sms", "down", "heartbeat-lost")

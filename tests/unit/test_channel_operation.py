@@ -230,3 +230,8 @@ def test_policy_file_is_validated_with_its_line(tmp_path: Path) -> None:
     policy = load_channel_policy(path)
     assert policy.silence_ms == 30_000 and policy.traffic.drop_ratio == 0.2
     assert load_channel_policy(None) == ChannelPolicy()
+
+
+def test_the_shipped_policy_file_is_the_default() -> None:
+    shipped = Path(__file__).resolve().parents[2] / "deploy" / "policies" / "channels.yaml"
+    assert load_channel_policy(shipped) == ChannelPolicy()
