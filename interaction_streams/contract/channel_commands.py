@@ -13,6 +13,9 @@ from interaction_streams.contract.events.agent import MediaChannel
 
 
 class ChannelCommand(WireModel):
+    """``time``: for ``traffic`` the event time of the newest arrival counted; for ``tick``
+    the stage clock of the timer that sent it."""
+
     command: Literal["traffic", "tick"]
     channel: MediaChannel
     time: AwareDatetime

@@ -3,9 +3,10 @@ and timer ticks → the channel table → ``ChannelStatus`` on the compacted
 ``cim.channel.status.v1`` when it changes.
 
 Traffic: the interaction stage calls ``observe`` for every channel event it applies; contact
-arrivals are counted per channel and minute of event time in memory and sent, every tick,
-as ``traffic`` commands to ``cim.channel.commands.v1`` (a few records per channel a minute,
-not one per event). A count lost in a crash only blurs one minute of a moving baseline.
+arrivals are counted per channel and minute of event time in memory and sent as ``traffic``
+commands to ``cim.channel.commands.v1`` when the event time enters a new minute and at every
+tick (a few records per channel a minute, not one per event). A count lost in a crash only
+blurs one minute of a moving baseline.
 
 Durable timers: the table holds each channel's state (components' last heartbeats, open
 minutes); an in-memory copy, rebuilt after each recovery, tells the timer which channels
@@ -17,6 +18,7 @@ was lost in a crash reaches the compacted topic.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +45,7 @@ from interaction_streams.domain.channels.step import (
     Traffic,
     due_ms,
     step,
+    traffic_due_wall_ms,
 )
 from interaction_streams.domain.channels.traffic import MinuteCounts, arrival_channel
 from interaction_streams.domain.ingest import RawRecord
@@ -103,11 +106,13 @@ class ChannelShell:
 
     # ---- traffic, observed in the interaction stage ----
 
-    def observe(self, event_type: str, time_ms: int) -> None:
+    async def observe(self, event_type: str, time_ms: int) -> None:
         channel = arrival_channel(event_type)
-        if channel is not None:
-            self.counts.add(channel, time_ms)
-            self.metrics.channel_arrivals.labels(channel).inc()
+        if channel is None:
+            return
+        self.metrics.channel_arrivals.labels(channel).inc()
+        if self.counts.add(channel, time_ms):  # a new minute: the earlier ones go now
+            await self._flush_counts(before_ms=self.counts.minute_ms)
 
     # ---- the agent ----
 
@@ -125,7 +130,10 @@ class ChannelShell:
                 signal = Tick()
             else:
                 signal = Traffic(
-                    id=command.id or "", minute_ms=command.minute_ms or 0, count=command.count or 0
+                    id=command.id or "",
+                    minute_ms=command.minute_ms or 0,
+                    count=command.count or 0,
+                    newest_ms=int(command.time.timestamp() * 1000),
                 )
         else:
             envelope = CloudEvent.model_validate_json(record.value or b"")
@@ -147,7 +155,9 @@ class ChannelShell:
                 self.metrics.channel_heartbeats.labels(channel).inc()
                 signal = Heartbeat(component=payload.component, at_ms=envelope.time_ms)
         key = orjson.loads(record.key) if record.key else channel
-        state, status = step(self.table.get(key), channel, signal, self.clock.now_ms(), self.policy)
+        state, status = step(
+            self.table.get(key), channel, signal, self.now_ms(), self.policy, self.wall_ms()
+        )
         self.table[key] = state
         self.states[key] = state
         if status is not None:
@@ -176,6 +186,17 @@ class ChannelShell:
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
+    def wall_ms(self) -> int | None:
+        """The wall clock in live mode only: a replay is judged on event time alone."""
+        return int(time.time() * 1000) if self.clock.live else None
+
+    def is_due(self, state: ChannelState, now_ms: int, wall_ms: int | None) -> bool:
+        due = due_ms(state, self.policy)
+        if due is not None and due <= now_ms:
+            return True
+        traffic_due = traffic_due_wall_ms(state, self.policy)
+        return wall_ms is not None and traffic_due is not None and traffic_due <= wall_ms
+
     async def _sweep(self) -> None:
         await self._flush_counts()
         if not may_run_timer(self.app):
@@ -185,10 +206,9 @@ class ChannelShell:
             if state is not None and state.published is not None:
                 await self.statuses.send(key=stage_key(key), value=state.published)
         self.republish.clear()
-        now, moment = self.now_ms(), self.clock.now()
+        now, wall, moment = self.now_ms(), self.wall_ms(), self.clock.now()
         for key, state in list(self.states.items()):
-            due = due_ms(state, self.policy)
-            if key in self.pending or due is None or due > now:
+            if key in self.pending or not self.is_due(state, now, wall):
                 continue
             self.pending.add(key)
             await self.commands.send(
@@ -196,13 +216,13 @@ class ChannelShell:
                 value=ChannelCommand(command="tick", channel=state.channel, time=moment),
             )
 
-    async def _flush_counts(self) -> None:
-        for channel, minute_ms, count in self.counts.drain():
+    async def _flush_counts(self, before_ms: int | None = None) -> None:
+        for channel, minute_ms, count, newest_ms in self.counts.drain(before_ms):
             self.flushes += 1
             command = ChannelCommand(
                 command="traffic",
                 channel=channel,
-                time=datetime.fromtimestamp(minute_ms / 1000, tz=UTC),
+                time=datetime.fromtimestamp(newest_ms / 1000, tz=UTC),
                 id=f"{self.counter_id}-{self.flushes}",
                 minute_ms=minute_ms,
                 count=count,

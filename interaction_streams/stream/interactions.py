@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -66,7 +66,7 @@ class InteractionShell:
     # recovery, so the retention timer never scans the whole table.
     closed: dict[str, int] = field(default_factory=dict)
     # Called with (event type, event time) for every channel event applied (channel traffic).
-    observers: list[Callable[[str, int], None]] = field(default_factory=list)
+    observers: list[Callable[[str, int], Awaitable[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -114,7 +114,7 @@ class InteractionShell:
         result = on_stimulus(before, stim, self.lateness_ms)
         if result.admission in ("applied", "late"):
             for observe in self.observers:
-                observe(stim.type, stim.time_ms)
+                await observe(stim.type, stim.time_ms)
         await self._write(key, result, before)
 
     def _stimulus(self, record: RawRecord) -> Stimulus:

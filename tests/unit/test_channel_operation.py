@@ -23,6 +23,7 @@ from interaction_streams.domain.channels.step import (
     Traffic,
     due_ms,
     step,
+    traffic_due_wall_ms,
 )
 from interaction_streams.domain.channels.traffic import MinuteCounts, arrival_channel
 from interaction_streams.yamlfile import YamlFileError
@@ -41,7 +42,7 @@ def run(
 ) -> tuple[ChannelState, list[tuple[str, str]]]:
     published: list[tuple[str, str]] = []
     for signal, now in signals:
-        state, status = step(state, "voice", signal, now, POLICY)
+        state, status = step(state, "voice", signal, now, POLICY, wall_ms=now)  # live
         if status is not None:
             published.append((status.status, status.reason))
     assert state is not None
@@ -115,7 +116,7 @@ def traffic(minutes: list[int], start: int = T) -> list[tuple[Signal, int]]:
     out: list[tuple[Signal, int]] = []
     for i, count in enumerate(minutes):
         minute = start + i * MINUTE_MS
-        out.append((Traffic(f"c-{minute}", minute, count), minute))
+        out.append((Traffic(f"c-{minute}", minute, count, minute + 59_000), minute + 59_000))
         out.append((Tick(), minute + MINUTE_MS + 10_000))
     return out
 
@@ -143,11 +144,43 @@ def test_minutes_without_any_count_are_judged_as_zero_by_time_alone() -> None:
 
 
 def test_a_redelivered_count_adds_nothing_and_a_late_one_is_ignored() -> None:
-    state, _ = run([(Traffic("a", T, 10), T), (Traffic("a", T, 10), T)])
+    state, _ = run([(Traffic("a", T, 10, T + 1000), T), (Traffic("a", T, 10, T + 1000), T)])
     assert state.traffic is not None and state.traffic.counts == {T: 10}
-    state, _ = run([(Tick(), T + MINUTE_MS + 10_000), (Traffic("b", T, 7), T + 80_000)], state)
+    state, _ = run(
+        [(Tick(), T + MINUTE_MS + 10_000), (Traffic("b", T, 7, T + 5000), T + 80_000)], state
+    )
     assert state.traffic is not None and state.traffic.last_count == 10
     assert state.traffic.counts == {}
+
+
+def test_a_fast_replay_is_judged_on_event_time_until_its_arrivals_stop() -> None:
+    """Events ten hours old replayed in a few seconds of wall time: minutes close as the
+    replay's event time advances, not all at once by the wall clock; when the arrivals stop,
+    wall time carries the horizon on and the silent minutes count."""
+    wall = T + 10 * 3_600_000
+    state: ChannelState | None = None
+    published: list[tuple[str, str]] = []
+    for i in range(20):
+        minute = T + i * MINUTE_MS
+        for part in range(2):  # two counters (two workers) per minute
+            signal = Traffic(f"r-{i}-{part}", minute, 20, minute + 50_000 + part)
+            state, status = step(state, "chat", signal, wall, POLICY, wall_ms=wall + i * 100)
+            published += [(status.status, status.reason)] if status else []
+        state, status = step(state, "chat", Tick(), wall, POLICY, wall_ms=wall + i * 100 + 50)
+        published += [(status.status, status.reason)] if status else []
+    assert state is not None and state.traffic is not None
+    assert published == [("up", "ok")]
+    assert state.traffic.baseline == pytest.approx(40.0) and state.traffic.minutes == 19
+    later = wall + 2_000 + 3 * MINUTE_MS
+    state, status = step(state, "chat", Tick(), wall, POLICY, wall_ms=later)
+    assert status is not None and (status.status, status.reason) == ("degraded", "traffic-drop")
+
+
+def test_traffic_in_event_mode_moves_only_with_arrivals() -> None:
+    state, _ = step(None, "sms", Traffic("a", T, 30, T + 1000), T, POLICY)
+    state, _ = step(state, "sms", Tick(), T + 3_600_000, POLICY)  # no wall clock: a replay
+    assert state.traffic is not None and state.traffic.minutes == 0
+    assert traffic_due_wall_ms(state, POLICY) is None
 
 
 @settings(max_examples=200, deadline=None)
@@ -211,10 +244,11 @@ def test_arrivals_are_the_contact_opening_types() -> None:
 
 def test_minute_counts_drain_per_channel_and_minute() -> None:
     counts = MinuteCounts()
-    for offset in (0, 1000, 59_999, 60_000):
-        counts.add("voice", T + offset)
+    opened = [counts.add("voice", T + offset) for offset in (0, 1000, 59_999, 60_000)]
+    assert opened == [False, False, False, True]  # the fourth opens a new minute
     counts.add("chat", T)
-    assert counts.drain() == [("chat", T, 1), ("voice", T, 3), ("voice", T + MINUTE_MS, 1)]
+    assert counts.drain(before_ms=T + MINUTE_MS) == [("chat", T, 1, T), ("voice", T, 3, T + 59_999)]
+    assert counts.drain() == [("voice", T + MINUTE_MS, 1, T + MINUTE_MS)]
     assert counts.drain() == []
 
 

@@ -33,6 +33,8 @@ class TrafficState(WireModel):
     dropped: bool = False
     last_count: int = 0  # arrivals of the last judged minute
     recent_ids: tuple[str, ...] = ()  # count messages applied (a re-delivery adds nothing)
+    newest_ms: int = 0  # event time of the newest arrival counted
+    newest_seen_wall_ms: int | None = None  # when that was learnt (live mode)
 
 
 class ChannelState(WireModel):

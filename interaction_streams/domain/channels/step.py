@@ -50,11 +50,13 @@ class Report:
 
 @dataclass(frozen=True)
 class Traffic:
-    """Arrivals counted in one minute of event time by one counter (``id`` de-duplicates)."""
+    """Arrivals counted in one minute of event time by one counter (``id`` de-duplicates);
+    ``newest_ms`` is the event time of the newest arrival counted."""
 
     id: str
     minute_ms: int
     count: int
+    newest_ms: int
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,15 @@ def step(
     signal: Signal,
     now_ms: int,
     policy: ChannelPolicy,
+    wall_ms: int | None = None,
 ) -> tuple[ChannelState, ChannelStatus | None]:
+    """``now_ms`` is the stage clock (heartbeat silence); ``wall_ms``, given in live mode
+    only, lets traffic time run on when no arrivals come (see ``traffic_horizon``)."""
     current = state or ChannelState(channel=channel)
     now_ms = max(current.evaluated_ms, now_ms)  # a new owner's clock may lag: never go back
-    current = advance(apply(current, signal), now_ms, policy.traffic)
+    current = apply(current, signal, wall_ms)
+    if current.traffic is not None:
+        current = advance(current, traffic_horizon(current.traffic, wall_ms), policy.traffic)
     current = current.model_copy(update={"evaluated_ms": now_ms})
     status = derive(current, now_ms, policy)
     if not changed(current.published, status):
@@ -82,7 +89,7 @@ def step(
     return current.model_copy(update={"published": status}), status
 
 
-def apply(state: ChannelState, signal: Signal) -> ChannelState:
+def apply(state: ChannelState, signal: Signal, wall_ms: int | None = None) -> ChannelState:
     if isinstance(signal, Heartbeat):
         return _seen(state, signal.component, signal.at_ms, heartbeat=True)
     if isinstance(signal, Report):
@@ -100,7 +107,7 @@ def apply(state: ChannelState, signal: Signal) -> ChannelState:
         )
         return state.model_copy(update={"components": {**state.components, signal.component: new}})
     if isinstance(signal, Traffic):
-        return state.model_copy(update={"traffic": _count(state.traffic, signal)})
+        return state.model_copy(update={"traffic": _count(state.traffic, signal, wall_ms)})
     return state
 
 
@@ -118,24 +125,38 @@ def _seen(state: ChannelState, component: str, at_ms: int, *, heartbeat: bool) -
     return state.model_copy(update={"components": {**state.components, component: new}})
 
 
-def _count(traffic: TrafficState | None, signal: Traffic) -> TrafficState:
+def _count(traffic: TrafficState | None, signal: Traffic, wall_ms: int | None) -> TrafficState:
     if traffic is None:
         traffic = TrafficState(open_minute_ms=signal.minute_ms)
-    if signal.id in traffic.recent_ids or signal.minute_ms < traffic.open_minute_ms:
-        return traffic  # a re-delivery, or a minute already judged
-    counts = dict(traffic.counts)
-    counts[signal.minute_ms] = counts.get(signal.minute_ms, 0) + signal.count
-    return traffic.model_copy(
-        update={"counts": counts, "recent_ids": (*traffic.recent_ids, signal.id)[-64:]}
-    )
+    if signal.id in traffic.recent_ids:
+        return traffic  # a re-delivery
+    update: dict[str, object] = {"recent_ids": (*traffic.recent_ids, signal.id)[-64:]}
+    if signal.newest_ms > traffic.newest_ms:
+        update.update(newest_ms=signal.newest_ms, newest_seen_wall_ms=wall_ms)
+    if signal.minute_ms >= traffic.open_minute_ms:  # else: a minute already judged
+        counts = dict(traffic.counts)
+        counts[signal.minute_ms] = counts.get(signal.minute_ms, 0) + signal.count
+        update["counts"] = counts
+    return traffic.model_copy(update=update)
+
+
+def traffic_horizon(traffic: TrafficState, wall_ms: int | None) -> int:
+    """How far traffic time has come: the newest arrival counted, plus (live mode) the wall
+    time since it was learnt. A replay or a simulation faster than real time is judged on its
+    own event time; in live operation a channel whose arrivals stop is judged by the wall
+    clock (its silent minutes count as zero)."""
+    seen = traffic.newest_seen_wall_ms
+    if wall_ms is None or seen is None:
+        return traffic.newest_ms
+    return traffic.newest_ms + max(0, wall_ms - seen)
 
 
 # ---- traffic ----
 
 
 def advance(state: ChannelState, now_ms: int, policy: TrafficPolicy) -> ChannelState:
-    """Judge every minute that closed (its end plus ``close_after_seconds``) by ``now_ms``;
-    a minute without any count had no arrivals."""
+    """Judge every minute that closed (its end plus ``close_after_seconds``) by ``now_ms``
+    on the traffic horizon; a minute without any count had no arrivals."""
     traffic = state.traffic
     if traffic is None:
         return state
@@ -253,17 +274,22 @@ def changed(previous: ChannelStatus | None, status: ChannelStatus) -> bool:
 
 
 def due_ms(state: ChannelState, policy: ChannelPolicy) -> int | None:
-    """When time alone may change this channel: a component's silence running out, or the
-    open minute closing."""
+    """When, on the stage clock, a component's silence runs out."""
     silences = (
         c.last_seen_ms + policy.silence_ms + 1 for c in state.components.values() if c.heartbeats
     )
     times = [t for t in silences if t > state.evaluated_ms]  # a silence judged is not due again
-    traffic = state.traffic
-    if traffic is not None:
-        close_ms = int(policy.traffic.close_after_seconds * 1000)
-        times.append(traffic.open_minute_ms + MINUTE_MS + close_ms)
     return min(times) if times else None
+
+
+def traffic_due_wall_ms(state: ChannelState, policy: ChannelPolicy) -> int | None:
+    """When, on the wall clock (live mode), the open minute closes if no arrivals come."""
+    traffic = state.traffic
+    if traffic is None or traffic.newest_seen_wall_ms is None:
+        return None
+    close_ms = int(policy.traffic.close_after_seconds * 1000)
+    closes_at = traffic.open_minute_ms + MINUTE_MS + close_ms  # on the traffic horizon
+    return traffic.newest_seen_wall_ms + max(0, closes_at - traffic.newest_ms)
 
 
 def _time(ms: int) -> datetime:

@@ -37,16 +37,29 @@ def minute_of(time_ms: int) -> int:
 
 @dataclass
 class MinuteCounts:
-    """Arrivals per (channel, minute of event time) since the last ``drain``."""
+    """Arrivals per (channel, minute of event time) since the last ``drain``, with the
+    event time of the newest arrival of each."""
 
-    counts: dict[tuple[MediaChannel, int], int] = field(default_factory=dict)
+    counts: dict[tuple[MediaChannel, int], tuple[int, int]] = field(default_factory=dict)
+    minute_ms: int = 0  # the newest minute seen
 
-    def add(self, channel: MediaChannel, time_ms: int) -> None:
-        key = (channel, minute_of(time_ms))
-        self.counts[key] = self.counts.get(key, 0) + 1
+    def add(self, channel: MediaChannel, time_ms: int) -> bool:
+        """Count one arrival; True when it opens a newer minute (earlier ones may be sent)."""
+        minute = minute_of(time_ms)
+        count, newest = self.counts.get((channel, minute), (0, 0))
+        self.counts[(channel, minute)] = (count + 1, max(newest, time_ms))
+        opened = minute > self.minute_ms and self.minute_ms > 0
+        self.minute_ms = max(self.minute_ms, minute)
+        return opened
 
-    def drain(self) -> list[tuple[MediaChannel, int, int]]:
-        """(channel, minute start, arrivals), sorted; the counts start again from zero."""
-        drained = sorted((c, m, n) for (c, m), n in self.counts.items())
-        self.counts = {}
-        return drained
+    def drain(self, before_ms: int | None = None) -> list[tuple[MediaChannel, int, int, int]]:
+        """(channel, minute start, arrivals, newest arrival), sorted, of the minutes before
+        ``before_ms`` (all without it); those start again from zero."""
+        taken = sorted(
+            (c, m, n, newest)
+            for (c, m), (n, newest) in self.counts.items()
+            if before_ms is None or m < before_ms
+        )
+        for c, m, _, _ in taken:
+            del self.counts[(c, m)]
+        return taken
