@@ -32,16 +32,18 @@ def refresh(
 
 
 def refresh_lag(app: faust.App, metrics: Metrics) -> None:
+    """High watermark (cached from the last fetch) minus the committed offset. Faust's
+    consumer keeps the committed offsets, read from Kafka at each assignment and updated on
+    each commit (no public accessor); a partition never committed counts from offset 0."""
     consumer = app.consumer
-    committed = app.monitor.tp_committed_offsets
+    committed: Mapping[Any, int | None] = getattr(consumer, "_committed_offset", {})
     metrics.consumer_lag.clear()  # revoked partitions disappear
     for tp in consumer.assignment():
         highwater = consumer.highwater(tp)
         if highwater is None:
             continue  # nothing fetched from it yet
-        done = committed.get(tp)
-        lag = highwater - done if done is not None else highwater
-        metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, lag))
+        done = committed.get(tp) or 0
+        metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, highwater - done))
 
 
 def refresh_table_sizes(
