@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 CLI := $(BIN)/interaction-streams
 
-.PHONY: install kafka-jars run test lint typecheck unit clean
+.PHONY: install kafka-jars run test lint typecheck unit clean rules promtool
 
 install: $(STAMP)
 
@@ -37,9 +37,31 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q tests/unit
 
+# Prometheus alert rules: checked and unit-tested with promtool (Debian's prometheus package,
+# installed when promtool is missing; only promtool is used, the daemon is kept stopped).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+rules:
+	@command -v promtool >/dev/null || $(MAKE) --no-print-directory promtool
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+
+promtool:
+	@echo "promtool is missing: installing Debian's prometheus package ..."
+	@export DEBIAN_FRONTEND=noninteractive; \
+	$(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+		|| { $(SUDO) apt-get update -qq && \
+		     $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@# where an init system started the package's daemon, stop it and keep it off
+	@if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then \
+		$(SUDO) systemctl disable --now prometheus; fi
+	@if command -v service >/dev/null && service prometheus status >/dev/null 2>&1; then \
+		$(SUDO) service prometheus stop; fi
+	@promtool --version | head -n 1
+
 # Lint, types, then every test against one real broker: KAFKA_BOOTSTRAP_SERVERS if set,
 # else a local Apache Kafka started here and stopped at the end whatever happens.
-test: install kafka-jars lint typecheck
+test: install kafka-jars lint typecheck rules
 	@if [ -n "$$KAFKA_BOOTSTRAP_SERVERS" ]; then \
 		echo "Using the Kafka at $$KAFKA_BOOTSTRAP_SERVERS"; \
 		$(BIN)/pytest; exit $$?; \

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         default=5.0,
         ge=0,
         description="least event time between two queue-position updates of one interaction",
+    # ---- channel operation ----
+    channel_policy: Path | None = Field(
+        default=None, description="YAML file of the channel policy (heartbeat silence, traffic)"
+    )
+    channel_tick_seconds: float = Field(
+        default=5.0, gt=0, description="how often channel timers and traffic counts run"
     )
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from interaction_streams.contract.channel_commands import ChannelCommand
 from interaction_streams.contract.channel_status import ChannelStatus
 from interaction_streams.contract.commands import InteractionCommand
 from interaction_streams.contract.customer import (
@@ -90,6 +91,7 @@ def all_schemas() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "work-assignment.json", model_schema(WorkAssignment, "work-assignment.json")
     yield "channel-status.json", model_schema(ChannelStatus, "channel-status.json")
     yield "routing-policy.json", model_schema(PolicyDocument, "routing-policy.json")
+    yield "channel-command.json", model_schema(ChannelCommand, "channel-command.json")
     for family in FAMILIES:
         yield f"events/{family}.json", family_schema(family)
 

@@ -1,11 +1,17 @@
-"""Structured logs: JSON lines with personal data (phone numbers, emails) masked."""
+"""Structured logs: JSON lines with personal data (phone numbers, emails) masked, and the
+correlation ids of the record a stage is processing (stage, topic, partition, offset, event
+id, interaction id, party id) on every line it logs.
+
+The record loop binds the record to a context variable (``bind_record``: one assignment per
+record); the ids are read from the record's bytes only when a line is actually logged."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -27,6 +33,88 @@ def mask_personal_data(text: str) -> str:
     return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-2:], text)
 
 
+class _Record(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> tuple[tuple[str, bytes], ...]: ...
+
+
+_current: contextvars.ContextVar[tuple[str, _Record] | None] = contextvars.ContextVar(
+    "cim_log_record", default=None
+)
+CORRELATION_FIELDS = (
+    "stage",
+    "topic",
+    "partition",
+    "offset",
+    "event_id",
+    "interaction_id",
+    "party_id",
+)
+
+
+def bind_record(stage: str, record: _Record) -> None:
+    """The record ``stage`` processes now, in this task: its log lines carry its ids."""
+    _current.set((stage, record))
+
+
+def unbind_record() -> None:
+    _current.set(None)
+
+
+def correlation_ids(stage: str, record: _Record) -> dict[str, Any]:
+    """Ids of a record: where it is, and from a CloudEvent (structured or binary mode) or a
+    command, the event id, interaction id and party id."""
+    ids: dict[str, Any] = {
+        "stage": stage,
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+    }
+    headers = dict(record.headers)
+    try:
+        body = orjson.loads(record.value) if record.value else None
+    except orjson.JSONDecodeError:
+        body = None
+    binary = "ce_id" in headers  # CloudEvents binary mode: the value is the data
+    if isinstance(body, dict):
+        data = body if binary else body.get("data")
+        data = data if isinstance(data, dict) else {}
+        if "specversion" in body:
+            event_id = body.get("id")
+        else:  # a command or an output of a stage
+            event_id = body.get("commandId") or body.get("eventId") or body.get("id")
+        found = {
+            "event_id": event_id,
+            "interaction_id": data.get("interactionId") or body.get("interactionId"),
+            "party_id": data.get("partyId") or body.get("partyId"),
+        }
+        ids.update({k: v for k, v in found.items() if isinstance(v, str)})
+    if binary:
+        ids["event_id"] = headers["ce_id"].decode(errors="replace")
+    return {k: mask_personal_data(v) if isinstance(v, str) else v for k, v in ids.items()}
+
+
+class CorrelationFilter(logging.Filter):
+    """Adds the correlation ids of the record being processed to each log record (fields
+    set explicitly with ``extra=`` win)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        bound = _current.get()
+        if bound is not None:
+            for field, value in correlation_ids(*bound).items():
+                if getattr(record, field, None) is None:
+                    setattr(record, field, value)
+        return True
+
+
 class MaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask_personal_data(record.getMessage())
@@ -46,7 +134,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": mask_personal_data(record.getMessage()),
         }
-        for field in ("interaction_id", "event_id", "party_id"):
+        for field in CORRELATION_FIELDS:
             value = getattr(record, field, None)
             if value is not None:
                 entry[field] = value
@@ -65,13 +153,13 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"mask": {"()": MaskingFilter}},
+        "filters": {"mask": {"()": MaskingFilter}, "correlate": {"()": CorrelationFilter}},
         "formatters": {"main": formatter},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
                 "formatter": "main",
-                "filters": ["mask"],
+                "filters": ["correlate", "mask"],
             }
         },
         "root": {"level": level, "handlers": ["console"]},

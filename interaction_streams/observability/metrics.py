@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from interaction_streams.contract.events.registry import EVENT_TYPES
 
@@ -22,7 +30,10 @@ class Metrics:
             registry=r,
         )
         self.events_out = Counter(
-            "cim_events_out_total", "Records written, by topic.", ["topic"], registry=r
+            "cim_events_out_total",
+            "Records written to stage topics, by topic and event type.",
+            ["topic", "type"],
+            registry=r,
         )
         self.duplicates = Counter(
             "cim_duplicates_dropped_total",
@@ -144,6 +155,60 @@ class Metrics:
             "Offers by outcome (offered, accepted, rejected, timed-out, rescinded, "
             "agent-unavailable).",
             ["pool", "outcome"],
+        # ---- operations: consumer lag, interactions by status, channel health (issue 8) ----
+        self.consumer_lag = Gauge(
+            "cim_consumer_lag_records",
+            "Records of an assigned partition not committed yet: high watermark minus the "
+            "committed offset (refreshed on each scrape).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.interactions = Gauge(
+            "cim_interactions",
+            "Interactions in the table on this worker's active partitions, by channel and "
+            "SID status (closed ones until their retention passes).",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.channel_status = Gauge(
+            "cim_channel_status",
+            "1 for a channel's current condition (up, degraded, down), 0 for the others; "
+            "every worker exports it from cim.channel.status.v1.",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.channel_status_changes = Counter(
+            "cim_channel_status_changes_total",
+            "Channel statuses published, by channel, condition and reason.",
+            ["channel", "status", "reason"],
+            registry=r,
+        )
+        self.channel_health_reports = Counter(
+            "cim_channel_health_reports_total",
+            "Channel health reports applied, by channel and reported condition.",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.channel_heartbeats = Counter(
+            "cim_channel_heartbeats_total",
+            "Channel component heartbeats applied, by channel.",
+            ["channel"],
+            registry=r,
+        )
+        self.worker_ready = Gauge(
+            "cim_worker_ready",
+            "1 when the worker answers /ready with 200 (partitions assigned, tables "
+            "recovered, replicas loaded), else 0 (refreshed on each scrape).",
+            registry=r,
+        )
+        # process_* (memory, CPU, open files) and python_info, as a default registry has them.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.channel_arrivals = Counter(
+            "cim_channel_arrivals_total",
+            "Contacts arriving on a channel (contact-opening events applied by the "
+            "interaction stage): the traffic the channel stage compares with its baseline.",
+            ["channel"],
             registry=r,
         )
 

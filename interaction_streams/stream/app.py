@@ -7,13 +7,16 @@ from typing import Any
 
 import faust
 
+from interaction_streams.contract.channel_status import ChannelStatus
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
+from interaction_streams.domain.channels.policy import load_channel_policy
 from interaction_streams.domain.context.policy import load_policy
 from interaction_streams.domain.routing.policy import load_routing_policy
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.areas import AreaShell
+from interaction_streams.stream.channels import ChannelShell, track_channel_status
 from interaction_streams.stream.customers import CustomerShell
 from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.hub_delivery import HubService, register_hub
@@ -22,6 +25,7 @@ from interaction_streams.stream.interactions import InteractionShell
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.routing import RoutingShell
 from interaction_streams.web.auth import ApiSettings
+from interaction_streams.web.channel_api import register_channel_api
 from interaction_streams.web.context_api import register_context_api
 from interaction_streams.web.ops import register_ops_views
 from interaction_streams.web.tmf683_api import register_tmf683_api
@@ -38,6 +42,8 @@ class Worker:
     areas: AreaShell
     hub: HubService
     routing: RoutingShell
+    channels: ChannelShell
+    channel_status: CompactedReplica[ChannelStatus]
 
 
 def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
@@ -61,12 +67,40 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     areas = AreaShell(app, contract, settings, metrics, deadletters)
     routing_policy = load_routing_policy(settings.routing_policy)
     routing = RoutingShell(app, contract, settings, metrics, deadletters, routing_policy)
+    channels = ChannelShell(
+        app, contract, settings, metrics, deadletters, load_channel_policy(settings.channel_policy)
+    )
+    interactions.observers.append(channels.observe)
+    # One replica of the channel statuses per worker: the routing stage's (rules read it).
+    channel_status = routing.channel_status
+    track_channel_status(channel_status, metrics)
+    register_channel_api(app, channel_status)
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)
     register_context_api(app, customers)
-    register_ops_views(app, metrics, readiness=(contact_index.ready, hub.ready, *routing.readiness))
-    return Worker(app, contract, metrics, ingest, interactions, customers, areas, hub, routing)
+    register_ops_views(
+        app,
+        metrics,
+        readiness=(contact_index.ready, hub.ready, *routing.readiness),
+        table_sizes={
+            "interactions": interactions.status_counts.total,
+            "channels": lambda: len(channels.states),
+        },
+    )
+    return Worker(
+        app,
+        contract,
+        metrics,
+        ingest,
+        interactions,
+        customers,
+        areas,
+        hub,
+        routing,
+        channels,
+        channel_status,
+    )
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:

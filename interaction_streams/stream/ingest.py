@@ -25,6 +25,7 @@ from interaction_streams.domain.ingest import (
     is_duplicate,
     validate,
 )
+from interaction_streams.observability.logs import bind_record
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink, raw_record
@@ -82,6 +83,7 @@ class IngestShell:
         async for event in stream.events():
             started = time.perf_counter()
             record = raw_record(event)
+            bind_record("ingest", record)  # log lines carry the record's correlation ids
             try:
                 await self._ingest(record)
             except Exception as exc:  # a bug must not stall the partition: dead-letter it
@@ -119,7 +121,9 @@ class IngestShell:
         await target.send(
             key=stage_key(outcome.event.routing_key), value=outcome.event.canonical().to_json()
         )
-        self.metrics.events_out.labels(target.get_topic_name()).inc()
+        self.metrics.events_out.labels(
+            target.get_topic_name(), self.metrics.type_label(event_type)
+        ).inc()
         self._expire(record.partition, now_ms)
 
     def _expire(self, partition: int, now_ms: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,7 @@ from interaction_streams.domain.interaction.stage import (
 )
 from interaction_streams.domain.interaction.timeline import Timeline
 from interaction_streams.observability.metrics import Metrics
+from interaction_streams.observability.worker_metrics import InteractionCounts
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import stage_key
@@ -64,6 +66,8 @@ class InteractionShell:
     # Closed interactions: id -> end time. In memory, rebuilt from the table after each
     # recovery, so the retention timer never scans the whole table.
     closed: dict[str, int] = field(default_factory=dict)
+    # Called with (event type, event time) for every channel event applied (channel traffic).
+    observers: list[Callable[[str, int], Awaitable[None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -84,6 +88,7 @@ class InteractionShell:
             partitions=c["ingested-channel"].partitions,
             help="every open interaction, and closed ones until their retention passes",
         )
+        self.status_counts = InteractionCounts(self.metrics)  # cim_interactions{channel,status}
         self.lateness_ms = int(self.settings.lateness_seconds * 1000)
         self.retention_ms = int(self.settings.interaction_retention_seconds * 1000)
         self.table.on_recover(self._rebuild_closed)
@@ -106,7 +111,12 @@ class InteractionShell:
         stim = self._stimulus(record)
         self.clock.tick(record.partition, stim.time_ms)
         key = orjson.loads(record.key or b'""')
-        await self._write(key, on_stimulus(self.table.get(key), stim, self.lateness_ms))
+        before = self.table.get(key)
+        result = on_stimulus(before, stim, self.lateness_ms)
+        if result.admission in ("applied", "late"):
+            for observe in self.observers:
+                await observe(stim.type, stim.time_ms)
+        await self._write(key, result, before)
 
     def _stimulus(self, record: RawRecord) -> Stimulus:
         envelope = CloudEvent.model_validate_json(record.value or b"")
@@ -143,16 +153,18 @@ class InteractionShell:
             stim = Stimulus(
                 id=command.command_id, type=command.type, time_ms=at_ms, data=dict(command.data)
             )
-            await self._write(key, on_stimulus(current, stim, self.lateness_ms))
+            await self._write(key, on_stimulus(current, stim, self.lateness_ms), current)
         elif command.command == "purge":
-            await self._write(key, on_purge(current, at_ms, self.retention_ms))
+            await self._write(key, on_purge(current, at_ms, self.retention_ms), current)
         elif command.command == "erase":
-            await self._write(key, on_erase(current, command.command_id, at_ms))
+            await self._write(key, on_erase(current, command.command_id, at_ms), current)
 
-    async def _write(self, key: str, result: StepResult) -> None:
+    async def _write(self, key: str, result: StepResult, before: Timeline | None = None) -> None:
         if result.admission == "duplicate":
             self.metrics.duplicates.labels(self.channel_topic).inc()
             return
+        if result.timeline is None or result.admission is not None:
+            self.status_counts.moved(before, result.timeline)
         if result.timeline is None:
             if key in self.table:
                 del self.table[key]
@@ -200,8 +212,11 @@ class InteractionShell:
 
     async def _rebuild_closed(self) -> None:
         self.closed.clear()
+        self.status_counts.reset()
         for key, timeline in self.table.items():
             self._note_closed(key, timeline)
+            self.status_counts.count(timeline)
+        self.status_counts.publish()
 
     async def _sweep(self) -> None:
         if not may_run_timer(self.app):

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.ingest import RawRecord, Rejected
+from interaction_streams.observability.logs import bind_record
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.stream.codec import ModelCodec
 from interaction_streams.stream.deadletters import DeadLetterSink, raw_record
@@ -48,6 +49,7 @@ async def each_record(
     async for event in stream.events():
         started = time.perf_counter()
         record = raw_record(event)
+        bind_record(stage, record)  # log lines carry the record's correlation ids
         try:
             await handle(record)
         except Exception as exc:  # a bug must not stall the partition

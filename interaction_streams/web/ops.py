@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
 from interaction_streams.observability.metrics import Metrics
+from interaction_streams.observability.worker_metrics import refresh
 
 # Prometheus text format 0.0.4 (UTF-8); aiohttp refuses a charset inside content_type.
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -29,7 +30,10 @@ def is_ready(app: faust.App, readiness: Iterable[asyncio.Event] = ()) -> bool:
 
 
 def register_ops_views(
-    app: faust.App, metrics: Metrics, readiness: Iterable[asyncio.Event] = ()
+    app: faust.App,
+    metrics: Metrics,
+    readiness: Iterable[asyncio.Event] = (),
+    table_sizes: Mapping[str, Callable[[], int]] | None = None,
 ) -> None:
     readiness = tuple(readiness)
 
@@ -49,4 +53,6 @@ def register_ops_views(
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request, **kwargs: Any) -> Response:
+            metrics.worker_ready.set(1 if is_ready(app, readiness) else 0)
+            refresh(app, metrics, table_sizes or {})  # consumer lag and table sizes, as of now
             return self.bytes(metrics.exposition(), content_type=METRICS_CONTENT_TYPE)
