@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     routing_max_missed_offers: int = Field(
         default=3, ge=0, description="offers timed out in a row that set an agent away (0: never)"
     )
+    # ---- escalation stage ----
+    escalation_policy: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "escalation.yaml",
+        description="YAML file of the escalation policy (targets, calendars, rules, levels)",
+    )
+    escalation_sweep_seconds: float = Field(
+        default=0.5, gt=0, le=1.0, description="how often the escalation timer looks for due cases"
+    )
+    escalation_retention_seconds: float = Field(
+        default=86_400, ge=0, description="how long a resolved case is kept against redelivery"
+    )
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"
     )

@@ -46,6 +46,7 @@ class RoutingRequest(WireModel):
     context_sentiment: float | None = None
     context_contacts24h: int | None = None
     context_preferred_channel: str | None = None
+    context_abandoned24h: int | None = None  # read by the escalation stage
     moments: tuple[str, ...] = ()
     min_priority: int | None = None
     priority_boost: int | None = Field(default=None, ge=1)

@@ -85,6 +85,13 @@ class Metrics:
             buckets=(0, 1, 10, 100, 1000, 10_000, 100_000),
             registry=r,
         )
+        # ---- escalation stage ----
+        self.escalations = Counter(
+            "cim_escalations_total",
+            "Escalation records published, by cause (a policy rule), level and kind.",
+            ["cause", "level", "kind"],
+            registry=r,
+        )
         self.table_entries = Gauge(
             "cim_table_entries",
             "Entries in a table on this worker's active partitions.",

@@ -10,12 +10,14 @@ import faust
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.context.policy import load_policy
+from interaction_streams.domain.escalation.policy import load_escalation_policy
 from interaction_streams.domain.routing.policy import load_routing_policy
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.areas import AreaShell
 from interaction_streams.stream.customers import CustomerShell
 from interaction_streams.stream.deadletters import DeadLetterSink
+from interaction_streams.stream.escalation import EscalationShell
 from interaction_streams.stream.hub_delivery import HubService, register_hub
 from interaction_streams.stream.ingest import IngestShell
 from interaction_streams.stream.interactions import InteractionShell
@@ -38,6 +40,7 @@ class Worker:
     areas: AreaShell
     hub: HubService
     routing: RoutingShell
+    escalation: EscalationShell | None = None
 
 
 def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
@@ -61,12 +64,16 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     areas = AreaShell(app, contract, settings, metrics, deadletters)
     routing_policy = load_routing_policy(settings.routing_policy)
     routing = RoutingShell(app, contract, settings, metrics, deadletters, routing_policy)
+    escalation_policy = load_escalation_policy(settings.escalation_policy)
+    escalation = EscalationShell(app, contract, settings, metrics, deadletters, escalation_policy)
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)
     register_context_api(app, customers)
     register_ops_views(app, metrics, readiness=(contact_index.ready, hub.ready))
-    return Worker(app, contract, metrics, ingest, interactions, customers, areas, hub, routing)
+    return Worker(
+        app, contract, metrics, ingest, interactions, customers, areas, hub, routing, escalation
+    )
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
