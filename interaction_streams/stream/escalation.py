@@ -148,8 +148,12 @@ class EscalationShell:
             if not iid or event.get("eventType") == "PartyInteractionDeleteEvent":
                 return
             at_ms = _ms(event.get("eventTime"))
+            event_id = event.get("eventId")
             await self._step(
-                iid, record.partition, at_ms, lambda c: esc.on_interaction(c, resource, at_ms)
+                iid,
+                record.partition,
+                at_ms,
+                lambda c: esc.on_interaction(c, resource, at_ms, event_id),
             )
         elif record.topic == self.decisions_topic:
             decision = RoutingDecision.model_validate_json(value)
@@ -221,7 +225,12 @@ class EscalationShell:
     # ---- durable timers ----
 
     def _expired(self, case: esc.Case, now_ms: int) -> bool:
-        return case.closed and not case.open and now_ms >= case.clock_ms + self.retention_ms
+        return (
+            case.closed
+            and not case.open
+            and esc.next_due_ms(case, self.policy) is None
+            and now_ms >= case.clock_ms + self.retention_ms
+        )
 
     def _index(self, iid: str, case: esc.Case) -> None:
         due = esc.next_due_ms(case, self.policy)

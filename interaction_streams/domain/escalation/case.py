@@ -60,6 +60,8 @@ class Case(WireModel):
     fired: tuple[str, ...] = ()
     open: tuple[OpenEscalation, ...] = ()
     clock_ms: int = 0
+    interaction_ms: int = 0  # event time of the newest TMF683 event applied
+    interaction_events: tuple[str, ...] = ()  # ids of the TMF683 events applied at that time
 
     def facts(self) -> dict[str, Any]:
         return {
@@ -130,8 +132,17 @@ def on_context(case: Case, request: RoutingRequest) -> Case:
     )
 
 
-def on_interaction(case: Case, resource: dict[str, Any], at_ms: int) -> Case:
-    """A TMF683 PartyInteraction (from its Create/StatusChange/AttributeValueChange event)."""
+def on_interaction(
+    case: Case, resource: dict[str, Any], at_ms: int, event_id: str | None = None
+) -> Case:
+    """A TMF683 PartyInteraction (from its Create/StatusChange/AttributeValueChange event).
+    An event older than the newest applied one, or applied already, changes nothing (a
+    redelivery must not take the case back)."""
+    if at_ms < case.interaction_ms or (
+        event_id is not None and event_id in case.interaction_events
+    ):
+        return case
+    seen = (*case.interaction_events, event_id) if at_ms == case.interaction_ms else (event_id,)
     phase = resource.get("subStatus")
     channels = resource.get("relatedChannel") or [{}]
     channel = (channels[0].get("channel") or {}).get("id")
@@ -169,6 +180,8 @@ def on_interaction(case: Case, resource: dict[str, Any], at_ms: int) -> Case:
             "abandoned": case.abandoned or resource.get("statusChangeReason") == "abandoned",
             "closed": case.closed or closed,
             "waiting_since_ms": waiting_since,
+            "interaction_ms": at_ms,
+            "interaction_events": tuple(e for e in seen if e is not None)[-8:],
         }
     )
 
@@ -226,10 +239,11 @@ def causes(case: Case, policy: EscalationPolicy) -> list[Cause]:
             start = add_business_seconds(calendar, case.awaiting_since_ms, target)
             key = f"{name}@{case.awaiting_since_ms}"
             out.append(Cause(name, key, start, email.levels, True, "condition"))
-        if policy.callback is not None and case.callback_due_ms is not None:
-            start = case.callback_due_ms + int(policy.callback.grace_seconds * 1000)
-            key = f"callback@{case.callback_due_ms}"
-            out.append(Cause("callback", key, start, policy.callback.levels, True, "condition"))
+    # A promised callback outlives the call (typically an abandoned one): kept or withdrawn.
+    if policy.callback is not None and case.callback_due_ms is not None:
+        start = case.callback_due_ms + int(policy.callback.grace_seconds * 1000)
+        key = f"callback@{case.callback_due_ms}"
+        out.append(Cause("callback", key, start, policy.callback.levels, True, "condition"))
     for rule in policy.rules:
         since = case.holding.get(rule.name)
         if since is not None:
@@ -377,14 +391,14 @@ def _fire(
 def _close(
     case: Case, policy: EscalationPolicy, esc: OpenEscalation, rid: str, at_ms: int
 ) -> EscalationRecord:
-    if case.closed:
+    if esc.cause == "callback":
+        reason = "callback-done"
+    elif case.closed:
         reason = "resolved"
     elif case.phase in ANSWERED and esc.cause == "answer-time":
         reason = "answered"
     elif esc.cause.startswith("email-"):
         reason = "replied"
-    elif esc.cause == "callback":
-        reason = "callback-done"
     else:
         reason = "answered" if case.phase in ANSWERED else "condition-ended"
     return EscalationRecord(
