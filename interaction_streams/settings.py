@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "escalation.yaml",
         description="YAML file of the escalation policy (targets, calendars, rules, levels)",
     )
+    guidance_policy: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "guidance.yaml",
+        description="YAML file of the guidance flows and recommendation settings",
+    )
     escalation_sweep_seconds: float = Field(
         default=0.5, gt=0, le=1.0, description="how often the escalation timer looks for due cases"
     )

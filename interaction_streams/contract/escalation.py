@@ -53,13 +53,29 @@ class EscalationCommand(WireModel):
     ``cim.routing.requests.v1``; ``assign``: a work assignment forwarded from
     ``cim.work.assignments.v1``; ``promise-callback``: the platform promised to call back by
     ``due``; ``callback-done``: it did (or the promise was withdrawn); ``tick``: the timer
-    found the interaction due.
+    found the interaction due; ``guidance-step`` and ``recommendation-answer``: agent events
+    (a guided step completed; a recommended action accepted or declined) forwarded from
+    ``cim.ingested.agent-events.v1``.
     """
 
-    command: Literal["context", "assign", "promise-callback", "callback-done", "tick"]
+    command: Literal[
+        "context",
+        "assign",
+        "promise-callback",
+        "callback-done",
+        "tick",
+        "guidance-step",
+        "recommendation-answer",
+    ]
     command_id: str = Field(min_length=1, max_length=256)
     interaction_id: str = Field(min_length=1, max_length=128)
     time: AwareDatetime
     due: AwareDatetime | None = None
     request: RoutingRequest | None = None
     assignment: WorkAssignment | None = None
+    agent_id: str | None = None
+    flow_id: str | None = None
+    step_id: str | None = None
+    recommendation_id: str | None = None
+    action_id: str | None = None
+    accepted: bool | None = None

@@ -92,6 +92,13 @@ class Metrics:
             ["cause", "level", "kind"],
             registry=r,
         )
+        self.guidance = Counter(
+            "cim_guidance_records_total",
+            "Guidance records sent to agents (flow, progress, skipped, recommendation, by source) "
+            "and recommendation requests (kind 'request', by moment).",
+            ["kind", "source"],
+            registry=r,
+        )
         self.table_entries = Gauge(
             "cim_table_entries",
             "Entries in a table on this worker's active partitions.",

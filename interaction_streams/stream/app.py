@@ -11,6 +11,7 @@ from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.context.policy import load_policy
 from interaction_streams.domain.escalation.policy import load_escalation_policy
+from interaction_streams.domain.guidance.policy import load_guidance_policy
 from interaction_streams.domain.routing.policy import load_routing_policy
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
@@ -65,7 +66,10 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     routing_policy = load_routing_policy(settings.routing_policy)
     routing = RoutingShell(app, contract, settings, metrics, deadletters, routing_policy)
     escalation_policy = load_escalation_policy(settings.escalation_policy)
-    escalation = EscalationShell(app, contract, settings, metrics, deadletters, escalation_policy)
+    guidance_policy = load_guidance_policy(settings.guidance_policy)
+    escalation = EscalationShell(
+        app, contract, settings, metrics, deadletters, escalation_policy, guidance_policy
+    )
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)

@@ -22,14 +22,19 @@ from faust.types import StreamT
 
 from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.escalation import EscalationCommand, EscalationRecord
+from interaction_streams.contract.events.agent import GuidanceStepCompleted, RecommendationAnswer
+from interaction_streams.contract.events.registry import type_payload
+from interaction_streams.contract.guidance import RecommendationResponse
 from interaction_streams.contract.routing import RoutingDecision, RoutingRequest, WorkAssignment
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.escalation import case as esc
 from interaction_streams.domain.escalation.policy import EscalationPolicy
+from interaction_streams.domain.guidance.policy import GuidancePolicy
 from interaction_streams.domain.ingest import RawRecord
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink
+from interaction_streams.stream.guidance import GuidanceWiring
 from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
@@ -43,6 +48,8 @@ from interaction_streams.stream.wiring import (
 log = logging.getLogger(__name__)
 _MESSAGE_TYPES = (b'"cim.interaction.message.received"', b'"cim.interaction.message.sent"')
 _EMAIL_START = b'"cim.email.received"'
+_IVR_COMPLETED = b'"cim.voice.ivr.completed"'
+_GUIDANCE_TYPES = (b'"cim.agent.guidance.step.completed"', b'"cim.agent.recommendation.')
 
 
 @dataclass
@@ -53,6 +60,7 @@ class EscalationShell:
     metrics: Metrics
     deadletters: DeadLetterSink
     policy: EscalationPolicy
+    guidance_policy: GuidancePolicy
     due: dict[str, int] = field(default_factory=dict)  # interaction id -> next due time
     pending: set[str] = field(default_factory=set)  # ticks sent, not yet back
 
@@ -64,13 +72,6 @@ class EscalationShell:
         self.commands_topic = c["escalation-commands"].name
         self.clock = StageClock(live=self.settings.clock == "live")
         self.retention_ms = int(self.settings.escalation_retention_seconds * 1000)
-        self.source = raw_topic(
-            self.app,
-            self.events_topic,
-            self.decisions_topic,
-            self.channel_topic,
-            self.commands_topic,
-        )
         self.commands = model_topic(self.app, c, "escalation-commands", EscalationCommand)
         self.records = model_topic(self.app, c, "escalations", EscalationRecord)
         self.routing = model_topic(self.app, c, "routing-requests", RoutingRequest)
@@ -84,8 +85,22 @@ class EscalationShell:
             help="the escalation case of each interaction: facts, causes, fired and open",
         )
         self.table.on_recover(self._rebuild)
+        self.guidance = GuidanceWiring(
+            self.app, c, self.settings, self.metrics, self.guidance_policy
+        )
+        self.source = raw_topic(
+            self.app,
+            self.events_topic,
+            self.decisions_topic,
+            self.channel_topic,
+            self.commands_topic,
+            self.guidance.responses_topic,
+        )
         self.app.agent(self.source, name="escalation")(self._run)
-        forward = raw_topic(self.app, c["routing-requests"].name, c["work-assignments"].name)
+        self.agent_topic = c["ingested-agent"].name
+        forward = raw_topic(
+            self.app, c["routing-requests"].name, c["work-assignments"].name, self.agent_topic
+        )
         self.app.agent(forward, name="escalation-forward")(self._run_forward)
         self.app.timer(self.settings.escalation_sweep_seconds, name="escalation-ticks")(self._sweep)
 
@@ -96,6 +111,10 @@ class EscalationShell:
 
     async def _fwd(self, record: RawRecord) -> None:
         value = record.value or b""
+        if record.topic == self.agent_topic:
+            if any(t in value for t in _GUIDANCE_TYPES):
+                await self._forward_agent_event(value)
+            return
         if record.topic == self.contract["routing-requests"].name:
             request = RoutingRequest.model_validate_json(value)
             if request.command != "enqueue":
@@ -120,6 +139,34 @@ class EscalationShell:
             )
         await self.commands.send(key=stage_key(command.interaction_id), value=command)
 
+    async def _forward_agent_event(self, value: bytes) -> None:
+        envelope = CloudEvent.model_validate_json(value)
+        payload = type_payload(envelope, "agent").payload
+        if isinstance(payload, GuidanceStepCompleted):
+            command = EscalationCommand(
+                command="guidance-step",
+                command_id=envelope.id,
+                interaction_id=payload.interaction_id,
+                time=envelope.time,
+                agent_id=payload.agent_id,
+                flow_id=payload.flow_id,
+                step_id=payload.step_id,
+            )
+        elif isinstance(payload, RecommendationAnswer):
+            command = EscalationCommand(
+                command="recommendation-answer",
+                command_id=envelope.id,
+                interaction_id=payload.interaction_id,
+                time=envelope.time,
+                agent_id=payload.agent_id,
+                recommendation_id=payload.recommendation_id,
+                action_id=payload.action_id,
+                accepted=envelope.type == "cim.agent.recommendation.accepted",
+            )
+        else:
+            return
+        await self.commands.send(key=stage_key(command.interaction_id), value=command)
+
     # ---- the agent ----
 
     async def _run(self, stream: StreamT[Any]) -> None:
@@ -128,11 +175,20 @@ class EscalationShell:
     async def _handle(self, record: RawRecord) -> None:
         value = record.value or b""
         if record.topic == self.channel_topic:
-            if not any(t in value for t in _MESSAGE_TYPES) and _EMAIL_START not in value:
-                return  # the stage reads only the messages of a conversation
+            ivr = _IVR_COMPLETED in value
+            if (
+                not ivr
+                and not any(t in value for t in _MESSAGE_TYPES)
+                and _EMAIL_START not in value
+            ):
+                return  # the stage reads only conversations' messages and IVR completions
             envelope = CloudEvent.model_validate_json(value)
             iid = str(envelope.data.get("interactionId", "")) if envelope.data else ""
             if not iid:
+                return
+            if envelope.type == "cim.voice.ivr.completed":
+                self.clock.tick(record.partition, envelope.time_ms)
+                await self.guidance.ivr_completed(iid, self._facts(iid), envelope.time_ms)
                 return
             inbound = envelope.type != "cim.interaction.message.sent"
             await self._step(
@@ -155,6 +211,13 @@ class EscalationShell:
                 at_ms,
                 lambda c: esc.on_interaction(c, resource, at_ms, event_id),
             )
+            if resource.get("subStatus") in ("wrapUp", "closed"):
+                await self.guidance.end(iid, at_ms)
+        elif record.topic == self.guidance.responses_topic:
+            response = RecommendationResponse.model_validate_json(value)
+            at_ms = int(response.time.timestamp() * 1000)
+            self.clock.tick(record.partition, at_ms)
+            await self.guidance.response(response, at_ms)
         elif record.topic == self.decisions_topic:
             decision = RoutingDecision.model_validate_json(value)
             if decision.kind != "queued":
@@ -176,6 +239,23 @@ class EscalationShell:
             self.pending.discard(iid)
             self.clock.tick(partition, at_ms)
             await self._tick(iid)
+        elif command.command == "assign" and command.assignment is not None:
+            self.clock.tick(partition, at_ms)
+            agent = command.assignment.agent_id
+            await self.guidance.assign(iid, self._facts(iid), agent, at_ms)
+        elif command.command == "guidance-step" and command.flow_id and command.step_id:
+            self.clock.tick(partition, at_ms)
+            await self.guidance.step(iid, command.flow_id, command.step_id, at_ms)
+        elif command.command == "recommendation-answer" and command.action_id:
+            self.clock.tick(partition, at_ms)
+            await self.guidance.answer(
+                iid,
+                command.recommendation_id or "",
+                command.action_id,
+                bool(command.accepted),
+                command.agent_id or "",
+                at_ms,
+            )
         elif command.command == "context" and command.request is not None:
             request = command.request
             await self._step(iid, partition, at_ms, lambda c: esc.on_context(c, request))
@@ -194,14 +274,21 @@ class EscalationShell:
         current, late = esc.advance(apply(current), self.policy, at_ms)
         await self._save(iid, before, current, [*early, *late])
 
+    def _facts(self, iid: str) -> dict[str, Any]:
+        case = self.table.get(iid)
+        return {} if case is None else {**case.facts(), "party.id": case.party_id}
+
     async def _tick(self, iid: str) -> None:
+        now = self.clock.now_ms()
+        await self.guidance.tick(iid, self._facts(iid), now)
         before = self.table.get(iid)
         if before is None:
             self.due.pop(iid, None)
             return
-        now = self.clock.now_ms()
         if self._expired(before, now):
             del self.table[iid]
+            if iid in self.guidance.table:
+                del self.guidance.table[iid]
             self.due.pop(iid, None)
             return
         current, fired = esc.advance(before, self.policy, now)
@@ -252,7 +339,10 @@ class EscalationShell:
             return
         now = self.clock.now_ms()
         moment = self.clock.now()
-        for iid, due in list(self.due.items()):
+        dues = {**self.guidance.due}
+        for iid, due in self.due.items():
+            dues[iid] = min(due, dues.get(iid, due))
+        for iid, due in dues.items():
             if due > now or iid in self.pending:
                 continue
             self.pending.add(iid)

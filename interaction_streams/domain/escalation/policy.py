@@ -24,9 +24,9 @@ import difflib
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from interaction_streams.contract.base import WireModel
 from interaction_streams.domain.escalation.calendar import BusinessCalendar
@@ -38,6 +38,7 @@ from interaction_streams.domain.routing.expressions import (
 from interaction_streams.domain.routing.policy import PolicyProblems
 from interaction_streams.yamlfile import YamlFileError, line_of, parse_yaml, read_text, where
 
+M = TypeVar("M", bound=BaseModel)
 Level = Literal["L1", "L2", "L3"]
 Loc = tuple[int | str, ...]
 CauseName = str
@@ -181,9 +182,15 @@ def load_escalation_policy(path: Path) -> EscalationPolicy:
 
 
 def parse_escalation_policy(text: str, origin: str) -> EscalationPolicy:
+    return parse_policy_model(text, origin, EscalationPolicy)
+
+
+def parse_policy_model(text: str, origin: str, model: type[M]) -> M:
+    """Validate policy text as ``model``; every problem (cross-field ones included, raised as
+    ``PolicyProblems``) becomes one ``origin:line: reason`` of a ``YamlFileError``."""
     node, data = parse_yaml(text, origin)
     try:
-        return EscalationPolicy.model_validate(data if data is not None else {})
+        return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
