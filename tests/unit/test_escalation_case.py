@@ -323,3 +323,52 @@ def test_the_shipped_policy_loads() -> None:
 
     policy = load_escalation_policy(Path(__file__).parents[2] / "deploy/policies/escalation.yaml")
     assert {r.name for r in policy.rules} >= {"complaint", "vip-waiting", "second-abandonment"}
+
+
+def test_the_shipped_policy_combines_business_moments_with_the_contact() -> None:
+    from pathlib import Path
+
+    from interaction_streams.domain.escalation.policy import load_escalation_policy
+
+    shipped = load_escalation_policy(Path(__file__).parents[2] / "deploy/policies/escalation.yaml")
+    incident = [
+        context(T, moments=("affected-by-incident",), context_repeat_contact=True, party_id="ada"),
+        queued(T + S),
+    ]
+    _, out = run(shipped, incident, T + 2 * S)
+    assert ("escalated", "incident-calling-again", "L2") in kinds(out)
+    ticket = next(f.record for f in out if f.record.level == "L3")
+    assert ticket.cause == "incident-calling-again" and ticket.trouble_ticket is not None
+    assert ticket.trouble_ticket["severity"] == "critical"
+    assert ("escalated", "repeat-contact", "L1") in kinds(out)
+    # Affected by an incident but a first contact: no escalation for the incident.
+    _, out = run(shipped, [context(T, moments=("affected-by-incident",)), queued(T + S)], T + 2 * S)
+    assert not [k for k in kinds(out) if k[1] == "incident-calling-again"]
+    # Payment overdue and calling: the priority is raised while the call waits.
+    _, out = run(shipped, [context(T, moments=("payment-overdue",)), queued(T + S)], T + 2 * S)
+    boost = next(f for f in out if f.record.cause == "overdue-calling")
+    assert boost.routing is not None and boost.routing.priority_boost == 5
+    # A chat with a payment overdue is not a call.
+    chat = [context(T, moments=("payment-overdue",)), queued(T + S, channel="chat")]
+    _, out = run(shipped, chat, T + 2 * S)
+    assert not [k for k in kinds(out) if k[1] == "overdue-calling"]
+    # Sentiment under the threshold during the call alerts a supervisor until it ends.
+    sad = [
+        queued(T),
+        (
+            T + S,
+            lambda c: esc.on_interaction(
+                c,
+                resource(
+                    "connected",
+                    interactionItem=[
+                        {"interactionItemType": "sentiment", "value": {"score": -0.8}}
+                    ],
+                ),
+                T + S,
+            ),
+        ),
+    ]
+    case, out = run(shipped, sad, T + 2 * S)
+    assert ("escalated", "negative-sentiment", "L2") in kinds(out)
+    assert [o.cause for o in case.open] == ["negative-sentiment"]
