@@ -62,9 +62,7 @@ async def _run(bootstrap: str, calls: int, target: float, workdir: Path) -> dict
                 event = cloud_event(f"cim.{kind}", body, f"{iid}-{kind}", _iso(at))
                 records.append((iid.encode(), event, []))
         await produce(bootstrap, contract["channel-events"].name, records)
-        got = await read_topic(
-            bootstrap, contract["escalations"].name, calls, 3.0, 120.0 + target
-        )
+        got = await read_topic(bootstrap, contract["escalations"].name, calls, 3.0, 120.0 + target)
         lags = []
         for record in got:
             value = orjson.loads(record.value)

@@ -201,7 +201,10 @@ class EscalationShell:
             event = orjson.loads(value)
             resource = (event.get("event") or {}).get("partyInteraction") or {}
             iid = str(resource.get("id") or "")
-            if not iid or event.get("eventType") == "PartyInteractionDeleteEvent":
+            if not iid:
+                return
+            if event.get("eventType") == "PartyInteractionDeleteEvent":
+                self._forget(iid)  # erased: no personal data stays behind
                 return
             at_ms = _ms(event.get("eventTime"))
             event_id = event.get("eventId")
@@ -274,6 +277,14 @@ class EscalationShell:
         current, late = esc.advance(apply(current), self.policy, at_ms)
         await self._save(iid, before, current, [*early, *late])
 
+    def _forget(self, iid: str) -> None:
+        if iid in self.table:
+            del self.table[iid]
+        if iid in self.guidance.table:
+            del self.guidance.table[iid]
+        self.due.pop(iid, None)
+        self.guidance.due.pop(iid, None)
+
     def _facts(self, iid: str) -> dict[str, Any]:
         case = self.table.get(iid)
         return {} if case is None else {**case.facts(), "party.id": case.party_id}
@@ -286,10 +297,7 @@ class EscalationShell:
             self.due.pop(iid, None)
             return
         if self._expired(before, now):
-            del self.table[iid]
-            if iid in self.guidance.table:
-                del self.guidance.table[iid]
-            self.due.pop(iid, None)
+            self._forget(iid)
             return
         current, fired = esc.advance(before, self.policy, now)
         await self._save(iid, before, current, fired)
