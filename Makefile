@@ -82,3 +82,9 @@ clean:
 # written to bench-results/context.json.
 bench-context: install kafka-jars
 	$(BIN)/python -m interaction_streams.bench.context --load-budget 3600 --out bench-results/context.json
+
+.PHONY: bench-escalation
+# How late escalation timers fire in live mode (about 1 min; needs KAFKA_BOOTSTRAP_SERVERS):
+# figures printed and written to bench-results/escalation-latency.json.
+bench-escalation: install
+	$(BIN)/python -m interaction_streams.bench.escalation_latency --out bench-results/escalation-latency.json

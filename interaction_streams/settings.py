@@ -87,6 +87,20 @@ class Settings(BaseSettings):
     )
     channel_tick_seconds: float = Field(
         default=5.0, gt=0, description="how often channel timers and traffic counts run"
+    # ---- escalation stage ----
+    escalation_policy: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "escalation.yaml",
+        description="YAML file of the escalation policy (targets, calendars, rules, levels)",
+    )
+    guidance_policy: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "guidance.yaml",
+        description="YAML file of the guidance flows and recommendation settings",
+    )
+    escalation_sweep_seconds: float = Field(
+        default=0.5, gt=0, le=1.0, description="how often the escalation timer looks for due cases"
+    )
+    escalation_retention_seconds: float = Field(
+        default=86_400, ge=0, description="how long a resolved case is kept against redelivery"
     )
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"

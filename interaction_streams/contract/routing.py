@@ -52,6 +52,7 @@ class RoutingRequest(WireModel):
     context_sentiment: float | None = None
     context_contacts24h: int | None = None
     context_preferred_channel: str | None = None
+    context_abandoned24h: int | None = None  # read by the escalation stage
     moments: tuple[str, ...] = ()
     last_agent_id: str | None = None  # the agent of the customer's previous interaction
     min_priority: int | None = None

@@ -25,7 +25,13 @@ from interaction_streams.contract.customer import (
 )
 from interaction_streams.contract.deadletter import DeadLetter
 from interaction_streams.contract.envelope import CloudEvent
+from interaction_streams.contract.escalation import EscalationCommand, EscalationRecord
 from interaction_streams.contract.events.registry import EVENT_TYPES, FAMILIES, Family
+from interaction_streams.contract.guidance import (
+    AgentGuidance,
+    RecommendationRequest,
+    RecommendationResponse,
+)
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.routing import (
     PolicyDocument,
@@ -92,6 +98,17 @@ def all_schemas() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "channel-status.json", model_schema(ChannelStatus, "channel-status.json")
     yield "routing-policy.json", model_schema(PolicyDocument, "routing-policy.json")
     yield "channel-command.json", model_schema(ChannelCommand, "channel-command.json")
+    yield "escalation.json", model_schema(EscalationRecord, "escalation.json")
+    yield "escalation-command.json", model_schema(EscalationCommand, "escalation-command.json")
+    yield "agent-guidance.json", model_schema(AgentGuidance, "agent-guidance.json")
+    yield (
+        "recommendation-request.json",
+        model_schema(RecommendationRequest, "recommendation-request.json"),
+    )
+    yield (
+        "recommendation-response.json",
+        model_schema(RecommendationResponse, "recommendation-response.json"),
+    )
     for family in FAMILIES:
         yield f"events/{family}.json", family_schema(family)
 

@@ -96,6 +96,20 @@ class Metrics:
             buckets=(0, 1, 10, 100, 1000, 10_000, 100_000),
             registry=r,
         )
+        # ---- escalation stage ----
+        self.escalations = Counter(
+            "cim_escalations_total",
+            "Escalation records published, by cause (a policy rule), level and kind.",
+            ["cause", "level", "kind"],
+            registry=r,
+        )
+        self.guidance = Counter(
+            "cim_guidance_records_total",
+            "Guidance records sent to agents (flow, progress, skipped, recommendation, by source) "
+            "and recommendation requests (kind 'request', by moment).",
+            ["kind", "source"],
+            registry=r,
+        )
         self.table_entries = Gauge(
             "cim_table_entries",
             "Entries in a table on this worker's active partitions.",

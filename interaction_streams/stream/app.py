@@ -12,6 +12,8 @@ from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.channels.policy import load_channel_policy
 from interaction_streams.domain.context.policy import load_policy
+from interaction_streams.domain.escalation.policy import load_escalation_policy
+from interaction_streams.domain.guidance.policy import load_guidance_policy
 from interaction_streams.domain.routing.policy import load_routing_policy
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
@@ -19,6 +21,7 @@ from interaction_streams.stream.areas import AreaShell
 from interaction_streams.stream.channels import ChannelShell, track_channel_status
 from interaction_streams.stream.customers import CustomerShell
 from interaction_streams.stream.deadletters import DeadLetterSink
+from interaction_streams.stream.escalation import EscalationShell
 from interaction_streams.stream.hub_delivery import HubService, register_hub
 from interaction_streams.stream.ingest import IngestShell
 from interaction_streams.stream.interactions import InteractionShell
@@ -44,6 +47,7 @@ class Worker:
     routing: RoutingShell
     channels: ChannelShell
     channel_status: CompactedReplica[ChannelStatus]
+    escalation: EscalationShell
 
 
 def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
@@ -75,6 +79,11 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     channel_status = routing.channel_status
     track_channel_status(channel_status, metrics)
     register_channel_api(app, channel_status)
+    escalation_policy = load_escalation_policy(settings.escalation_policy)
+    guidance_policy = load_guidance_policy(settings.guidance_policy)
+    escalation = EscalationShell(
+        app, contract, settings, metrics, deadletters, escalation_policy, guidance_policy
+    )
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)
@@ -100,6 +109,7 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
         routing,
         channels,
         channel_status,
+        escalation,
     )
 
 

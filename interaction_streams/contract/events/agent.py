@@ -65,6 +65,15 @@ class GuidanceStepCompleted(AgentEvent):
     step_id: str = Field(min_length=1, max_length=128)
 
 
+class RecommendationAnswer(AgentEvent):
+    """The agent accepted or declined a recommended action (sent on the guidance topic)."""
+
+    interaction_id: str = Field(min_length=1, max_length=128)
+    recommendation_id: str = Field(min_length=1, max_length=128)
+    action_id: str = Field(min_length=1, max_length=128)
+    reason: str | None = Field(default=None, max_length=256)
+
+
 AGENT_EVENT_TYPES: dict[str, type[AgentEvent]] = {
     "cim.agent.logged-in": AgentLoggedIn,
     "cim.agent.logged-out": AgentEvent,
@@ -74,4 +83,6 @@ AGENT_EVENT_TYPES: dict[str, type[AgentEvent]] = {
     "cim.agent.offer.rejected": OfferAnswer,
     "cim.agent.work.completed": WorkCompleted,
     "cim.agent.guidance.step.completed": GuidanceStepCompleted,
+    "cim.agent.recommendation.accepted": RecommendationAnswer,
+    "cim.agent.recommendation.declined": RecommendationAnswer,
 }

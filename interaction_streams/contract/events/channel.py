@@ -169,6 +169,16 @@ class AttachmentAdded(InteractionEvent):
     mime_type: str | None = Field(default=None, max_length=128)
 
 
+class RecommendationAnswered(InteractionEvent):
+    """An agent accepted or declined a recommended action (recorded as an interaction item)."""
+
+    recommendation_id: str = Field(min_length=1, max_length=128)
+    action_id: str = Field(min_length=1, max_length=128)
+    answer: Literal["accepted", "declined"]
+    agent_id: str | None = Field(default=None, max_length=128)
+    source: str | None = Field(default=None, max_length=64)
+
+
 CHANNEL_EVENT_TYPES: dict[str, type[InteractionEvent]] = {
     # voice
     "cim.voice.offered": ContactStarted,
@@ -205,4 +215,5 @@ CHANNEL_EVENT_TYPES: dict[str, type[InteractionEvent]] = {
     "cim.interaction.sentiment.scored": SentimentScored,
     "cim.interaction.attachment.added": AttachmentAdded,
     "cim.interaction.related": Related,
+    "cim.interaction.recommendation.answered": RecommendationAnswered,
 }

@@ -389,6 +389,21 @@ def on_sentiment(state: Interaction, p: ev.SentimentScored, stim: Stimulus) -> I
     return _item(state, stim, "sentiment", score=p.score)
 
 
+def on_recommendation(
+    state: Interaction, p: ev.RecommendationAnswered, stim: Stimulus
+) -> Interaction:
+    return _item(
+        state,
+        stim,
+        "recommendation",
+        reason=p.answer,
+        recommendationId=p.recommendation_id,
+        actionId=p.action_id,
+        agentId=p.agent_id,
+        source=p.source,
+    )
+
+
 def on_attachment(state: Interaction, p: ev.AttachmentAdded, stim: Stimulus) -> Interaction:
     attachment = Attachment(
         id=f"att-{stim.id}", kind=p.kind, href=p.href, at_ms=stim.time_ms, mime_type=p.mime_type
@@ -506,6 +521,7 @@ HANDLERS: dict[str, Handler] = {
     "cim.interaction.sentiment.scored": on_sentiment,
     "cim.interaction.attachment.added": on_attachment,
     "cim.interaction.related": on_related,
+    "cim.interaction.recommendation.answered": on_recommendation,
     "cim.api.create": on_api_create,
     "cim.api.patch": on_api_patch,
 }

@@ -27,6 +27,7 @@ def with_context(request: RoutingRequest, context: ContextSnapshot | None) -> Ro
             "context_sentiment": context.sentiment_trend[-1] if context.sentiment_trend else None,
             "context_contacts24h": day.contacts if day is not None else None,
             "context_preferred_channel": context.preferred_channel,
+            "context_abandoned24h": day.abandoned if day is not None else None,
             "moments": tuple(dict.fromkeys((*request.moments, *active))),
             "last_agent_id": request.last_agent_id or last_agent,
         }

@@ -1,0 +1,1 @@
+"""Escalation: business-hours calendar, policy, the per-interaction case and its step."""

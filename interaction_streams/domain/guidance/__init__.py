@@ -1,0 +1,1 @@
+"""Workflow guidance and recommendations: the flow policy and the per-interaction session."""
