@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     routing_max_missed_offers: int = Field(
         default=3, ge=0, description="offers timed out in a row that set an agent away (0: never)"
     )
+    solicitation_policy: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "solicitation.yaml",
+        description="YAML file of the solicitation policy (consent, quiet hours, caps...)",
+    )
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"
     )

@@ -25,6 +25,7 @@ from interaction_streams.contract.customer import (
 from interaction_streams.contract.deadletter import DeadLetter
 from interaction_streams.contract.envelope import CloudEvent
 from interaction_streams.contract.events.registry import EVENT_TYPES, FAMILIES, Family
+from interaction_streams.contract.outbound import OutboundCommand, OutboundDecision
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.routing import (
     RoutingCommand,
@@ -88,6 +89,8 @@ def all_schemas() -> Iterator[tuple[str, dict[str, Any]]]:
     yield "routing-decision.json", model_schema(RoutingDecision, "routing-decision.json")
     yield "work-assignment.json", model_schema(WorkAssignment, "work-assignment.json")
     yield "channel-status.json", model_schema(ChannelStatus, "channel-status.json")
+    yield "outbound-command.json", model_schema(OutboundCommand, "outbound-command.json")
+    yield "outbound-decision.json", model_schema(OutboundDecision, "outbound-decision.json")
     for family in FAMILIES:
         yield f"events/{family}.json", family_schema(family)
 

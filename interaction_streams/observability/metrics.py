@@ -85,6 +85,25 @@ class Metrics:
             buckets=(0, 1, 10, 100, 1000, 10_000, 100_000),
             registry=r,
         )
+        # ---- outbound stage ----
+        self.outbound_decisions = Counter(
+            "cim_outbound_decisions_total",
+            "Solicitation decisions, by outcome (sent, deferred, suppressed, missed, flagged), "
+            "purpose and deciding rule ('-' when none).",
+            ["outcome", "purpose", "rule"],
+            registry=r,
+        )
+        self.outbound_deliveries = Counter(
+            "cim_outbound_deliveries_total",
+            "Delivery updates of outbound messages, by status.",
+            ["status"],
+            registry=r,
+        )
+        self.outbound_uninformed = Counter(
+            "cim_outbound_uninformed_customers_total",
+            "Customers in an incident not informed within the policy's time (under-use).",
+            registry=r,
+        )
         self.table_entries = Gauge(
             "cim_table_entries",
             "Entries in a table on this worker's active partitions.",

@@ -10,6 +10,7 @@ import faust
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.context.policy import load_policy
+from interaction_streams.domain.outbound.policy import load_solicitation_policy
 from interaction_streams.domain.routing.policy import load_routing_policy
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
@@ -19,6 +20,7 @@ from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.hub_delivery import HubService, register_hub
 from interaction_streams.stream.ingest import IngestShell
 from interaction_streams.stream.interactions import InteractionShell
+from interaction_streams.stream.outbound import OutboundShell
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.routing import RoutingShell
 from interaction_streams.web.auth import ApiSettings
@@ -38,6 +40,7 @@ class Worker:
     areas: AreaShell
     hub: HubService
     routing: RoutingShell
+    outbound: OutboundShell | None = None
 
 
 def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
@@ -61,12 +64,16 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     areas = AreaShell(app, contract, settings, metrics, deadletters)
     routing_policy = load_routing_policy(settings.routing_policy)
     routing = RoutingShell(app, contract, settings, metrics, deadletters, routing_policy)
+    solicitation = load_solicitation_policy(settings.solicitation_policy)
+    outbound = OutboundShell(app, contract, settings, metrics, deadletters, solicitation)
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)
     register_context_api(app, customers)
     register_ops_views(app, metrics, readiness=(contact_index.ready, hub.ready))
-    return Worker(app, contract, metrics, ingest, interactions, customers, areas, hub, routing)
+    return Worker(
+        app, contract, metrics, ingest, interactions, customers, areas, hub, routing, outbound
+    )
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
