@@ -104,16 +104,42 @@ class Hold(WireModel):
 
 
 class Exemption(WireModel):
+    """Requests matching ``when`` (over ``REQUEST_FACTS``) skip the ``bypass`` rules; consent
+    and do-not-contact are never bypassed."""
+
     name: str = Field(min_length=1, max_length=64)
     when: str = Field(min_length=1)
     bypass: tuple[str, ...] = Field(min_length=1)
 
+    @field_validator("when")
+    @classmethod
+    def _compiles(cls, when: str) -> str:
+        try:
+            expression = compile_expression(when)
+        except ExpressionError as exc:
+            raise ValueError(str(exc)) from None
+        for fact in sorted(expression.names - REQUEST_FACTS):
+            close = difflib.get_close_matches(fact, sorted(REQUEST_FACTS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown fact {fact!r}{hint}")
+        return when
+
+    @field_validator("bypass")
+    @classmethod
+    def _known_rules(cls, bypass: tuple[str, ...]) -> tuple[str, ...]:
+        rules: tuple[str, ...] = Bypass.__args__  # type: ignore[attr-defined]
+        for what in bypass:
+            if what in ("consent", "doNotContact"):
+                raise ValueError(f"{what} is never bypassed")
+            if what not in rules:
+                close = difflib.get_close_matches(what, rules, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"unknown rule {what!r}{hint}")
+        return bypass
+
     @cached_property
     def expression(self) -> Expression:
-        try:
-            return compile_expression(self.when)
-        except ExpressionError:  # refused by the policy with its location
-            return compile_expression("false")
+        return compile_expression(self.when)
 
 
 class Trigger(WireModel):
@@ -188,23 +214,6 @@ def _problems(policy: SolicitationPolicy) -> Iterator[tuple[Loc, str]]:
     for n, name in enumerate(_dupes([e.name for e in policy.exemptions])):
         if name:
             yield ("exemptions", n, "name"), f"duplicate exemption name {name!r}"
-    for i, exemption in enumerate(policy.exemptions):
-        for j, what in enumerate(exemption.bypass):
-            if what in ("consent", "doNotContact"):
-                yield ("exemptions", i, "bypass", j), f"{what} is never bypassed"
-            elif what not in Bypass.__args__:  # type: ignore[attr-defined]
-                close = difflib.get_close_matches(what, Bypass.__args__, n=1)  # type: ignore[attr-defined]
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                yield ("exemptions", i, "bypass", j), f"unknown rule {what!r}{hint}"
-        try:
-            expression = compile_expression(exemption.when)
-        except ExpressionError as exc:
-            yield ("exemptions", i, "when"), str(exc)
-        else:
-            for fact in sorted(expression.names - REQUEST_FACTS):
-                close = difflib.get_close_matches(fact, sorted(REQUEST_FACTS), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                yield ("exemptions", i, "when"), f"unknown fact {fact!r}{hint}"
     for i, trigger in enumerate(policy.triggers):
         if trigger.template not in policy.templates and policy.templates:
             yield ("triggers", i, "template"), f"unknown template {trigger.template!r}"
