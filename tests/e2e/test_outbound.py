@@ -253,3 +253,53 @@ def test_a_deferred_message_fires_after_a_restart_across_a_dst_change_and_callba
         ["callback-missed"],
         "call-7",
     )
+
+
+def business(kind: str, data: dict[str, Any], event_id: str, at_ms: int) -> Record:
+    key = str(data.get("partyId") or data.get("incidentId")).encode()
+    return key, cloud_event(f"cim.business.{kind}", data, event_id, iso(at_ms)), []
+
+
+def test_business_moments_trigger_contacts_and_uninformed_customers_are_flagged(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory
+) -> None:
+    worker = worker_factory(cim_clock="event", cim_sweep_interval_seconds="1")
+    send(
+        kafka_bootstrap,
+        topics,
+        "customer-profile",
+        profile("yes", "Europe/London", "sms/alert", "email/collections"),
+        profile("no", "Europe/London"),
+    )
+    profiles_seen(kafka_bootstrap, topics, "yes", "no")
+    incident = {"incidentId": "inc-1", "partyIds": ["yes", "no"], "severity": "major"}
+    send(
+        kafka_bootstrap,
+        topics,
+        "business-events",
+        business("incident.opened", incident, "b-inc-1", T),
+        business("payment.overdue", {"partyId": "yes", "billId": "bill-1"}, "b-pay-1", T + 1),
+    )
+    decisions = read(kafka_bootstrap, topics, "outbound-decisions", has(3))
+    by_trigger = {(d["partyId"], d["trigger"]): d for d in decisions}
+    assert by_trigger[("yes", "incident-alert")]["outcome"] == "sent"
+    assert by_trigger[("yes", "payment-reminder")]["channel"] == "email"
+    assert by_trigger[("no", "incident-alert")]["outcome"] == "suppressed"
+    messages = read(kafka_bootstrap, topics, "communication-requests", has(2))
+    alert = next(m for m in messages if m["messageType"] == "SMS")
+    assert "inc-1" in alert["content"]
+    for message in messages:
+        assert_valid(TMF681, "CommunicationMessage", message)
+
+    # Two hours later (a later event moves the clock) "no" has still not been informed.
+    send(kafka_bootstrap, topics, "outbound-requests", delivery("no", "none", "sent", T + 2 * H))
+    flagged = read(kafka_bootstrap, topics, "outbound-decisions", has(1, outcome="flagged"))
+    record = select(flagged, outcome="flagged")[0]
+    assert (record["partyId"], record["reasons"]) == ("no", ["incident-not-informed", "inc-1"])
+    assert not select(flagged, outcome="flagged", partyId="yes")
+    status, body = worker.get("/metrics")
+    assert status == 200 and b"cim_outbound_uninformed_customers_total 1.0" in body
+    assert (
+        b'cim_outbound_decisions_total{outcome="flagged",purpose="alert",rule="underUse"} 1.0'
+        in body
+    )
