@@ -177,6 +177,19 @@ def test_consent_quiet_hours_caps_exemptions_dedup_and_delivery_failure(
     after = read(kafka_bootstrap, topics, "outbound-decisions", has(1, requestId="m3"))
     assert select(after, requestId="m3")[0]["outcome"] == "sent"
 
+    # The daily cap at its boundary: m3 counts until exactly one day has passed.
+    m3 = night + 120_000
+    send(
+        kafka_bootstrap,
+        topics,
+        "outbound-requests",
+        request("nyc", "m4", m3 + DAY - 1),
+        request("nyc", "m5", m3 + DAY),
+    )
+    last = read(kafka_bootstrap, topics, "outbound-decisions", has(1, requestId="m5"))
+    assert select(last, requestId="m4")[0]["reasons"] == ["cap:marketing-day"]
+    assert select(last, requestId="m5")[0]["outcome"] == "sent"
+
 
 def test_a_deferred_message_fires_after_a_restart_across_a_dst_change_and_callbacks(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory
@@ -268,7 +281,7 @@ def test_business_moments_trigger_contacts_and_uninformed_customers_are_flagged(
         kafka_bootstrap,
         topics,
         "customer-profile",
-        profile("yes", "Europe/London", "sms/alert", "email/collections"),
+        profile("yes", "Europe/London", "sms/alert", "email/collections", "sms/service"),
         profile("no", "Europe/London"),
     )
     profiles_seen(kafka_bootstrap, topics, "yes", "no")
@@ -303,3 +316,30 @@ def test_business_moments_trigger_contacts_and_uninformed_customers_are_flagged(
         b'cim_outbound_decisions_total{outcome="flagged",purpose="alert",rule="underUse"} 1.0'
         in body
     )
+
+    # A notice waits while the customer is on a call, and goes when the call ends.
+    call = {"interactionId": "c-yes", "partyId": "yes"}
+    later = T + 2 * H + 1000
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        (b"c-yes", cloud_event("cim.voice.offered", call, "c-yes-1", iso(later)), []),
+    )
+    read(
+        kafka_bootstrap,
+        topics,
+        "customer-context",
+        lambda vs: any("c-yes" in v.get("openInteractions", []) for v in vs),
+    )
+    send(
+        kafka_bootstrap, topics, "outbound-requests", request("yes", "n-yes", later + 1, "service")
+    )
+    held = read(kafka_bootstrap, topics, "outbound-decisions", has(1, requestId="n-yes"))
+    assert select(held, requestId="n-yes")[0]["reasons"] == ["held:inbound-interaction"]
+    ended = (b"c-yes", cloud_event("cim.interaction.ended", call, "c-yes-2", iso(later + 2)), [])
+    send(kafka_bootstrap, topics, "channel-events", ended)
+    sent = read(
+        kafka_bootstrap, topics, "outbound-decisions", has(1, requestId="n-yes", outcome="sent")
+    )
+    assert select(sent, requestId="n-yes", outcome="sent")[0]["channel"] == "sms"

@@ -198,6 +198,8 @@ def test_a_notice_is_held_during_an_inbound_interaction_and_queue_position_folde
     assert held.decisions[0].reasons == ("held:inbound-interaction",)
     folded = run(busy, request("r2", purpose="queue-position"), T).decisions[0]
     assert (folded.outcome, folded.reasons[0]) == ("suppressed", "folded:inbound-interaction")
+    longest = stage.on_fire(held.party, T + H, POLICY)  # held for its maximum: it goes
+    assert [(d.outcome, d.request_id) for d in longest.decisions] == [("sent", "r1")]
     ended = call.model_copy(update={"status": "completed", "closed_ms": T + 120_000})
     released = stage.on_fact(held.party, "ada", ended, "c1", T + 120_000, POLICY)
     assert [d.outcome for d in released.decisions] == ["sent"]

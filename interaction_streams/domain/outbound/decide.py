@@ -90,7 +90,9 @@ def decide(
     now_ms: int,
     policy: SolicitationPolicy,
     trigger: str | None = None,
+    also_bypass: frozenset[str] = frozenset(),
 ) -> Verdict:
+    """``also_bypass``: rules already served (a request held for its maximum goes)."""
     until = int(request.valid_until.timestamp() * 1000) if request.valid_until else None
     start = int(request.valid_from.timestamp() * 1000) if request.valid_from else None
     if until is not None and now_ms > until:
@@ -101,6 +103,7 @@ def decide(
     if channel is None:
         return Verdict("suppressed", ("no-consent", *why), "consent")
     bypass, exempt = exemptions(policy, request, trigger)
+    bypass |= also_bypass
     notes = (*exempt, *why)
     if start is not None and now_ms < start:
         return Verdict("deferred", ("not-yet-valid", *notes), "validity", channel, start)

@@ -238,7 +238,8 @@ def on_fire(current: OutboundParty | None, now_ms: int, policy: SolicitationPoli
             update={"pending": tuple(p for p in party.pending if p not in due)}
         )
         for p in sorted(due, key=lambda p: (p.due_ms, p.request.request_id)):
-            verdict = decide(party, p.request, now_ms, policy, p.trigger)
+            served = frozenset({"hold"}) if p.held and p.due_ms <= now_ms else frozenset()
+            verdict = decide(party, p.request, now_ms, policy, p.trigger, served)
             party = _apply(party, p.request, verdict, now_ms, policy, out, p.trigger, p.since_ms)
     for w in [w for w in party.watches if w.due_ms <= now_ms]:
         party = party.model_copy(update={"watches": tuple(x for x in party.watches if x != w)})
