@@ -337,7 +337,11 @@ def test_business_moments_trigger_contacts_and_uninformed_customers_are_flagged(
     )
     held = read(kafka_bootstrap, topics, "outbound-decisions", has(1, requestId="n-yes"))
     assert select(held, requestId="n-yes")[0]["reasons"] == ["held:inbound-interaction"]
-    ended = (b"c-yes", cloud_event("cim.interaction.ended", call, "c-yes-2", iso(later + 2)), [])
+    ended: Record = (
+        b"c-yes",
+        cloud_event("cim.interaction.ended", call, "c-yes-2", iso(later + 2)),
+        [],
+    )
     send(kafka_bootstrap, topics, "channel-events", ended)
     sent = read(
         kafka_bootstrap, topics, "outbound-decisions", has(1, requestId="n-yes", outcome="sent")
