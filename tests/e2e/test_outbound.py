@@ -190,6 +190,26 @@ def test_consent_quiet_hours_caps_exemptions_dedup_and_delivery_failure(
     assert select(last, requestId="m4")[0]["reasons"] == ["cap:marketing-day"]
     assert select(last, requestId="m5")[0]["outcome"] == "sent"
 
+    # An escalation of the customer opens (the escalation stage's command): marketing cools
+    # down; it closes: the cool-down ends (the weekly cap, checked first, applies next).
+    def escalation(is_open: bool, at_ms: int) -> Record:
+        command = {
+            "command": "escalation",
+            "partyId": "nyc",
+            "escalationId": "esc-1",
+            "open": is_open,
+            "time": iso(at_ms),
+        }
+        return orjson.dumps("nyc"), orjson.dumps(command), []
+
+    send(kafka_bootstrap, topics, "outbound-commands", escalation(True, m3 + DAY + 1))
+    send(kafka_bootstrap, topics, "outbound-requests", request("nyc", "m6", m3 + DAY + 2))
+    send(kafka_bootstrap, topics, "outbound-commands", escalation(False, m3 + DAY + 3))
+    send(kafka_bootstrap, topics, "outbound-requests", request("nyc", "m7", m3 + DAY + 4))
+    cooled = read(kafka_bootstrap, topics, "outbound-decisions", has(1, requestId="m7"))
+    assert select(cooled, requestId="m6")[0]["reasons"] == ["cool-down:escalation"]
+    assert select(cooled, requestId="m7")[0]["reasons"] == ["cap:marketing-week"]  # m3, m5
+
 
 def test_a_deferred_message_fires_after_a_restart_across_a_dst_change_and_callbacks(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory
