@@ -319,3 +319,25 @@ def test_policy_history_is_the_longest_window() -> None:
     assert SolicitationPolicy().history_ms == DAY
     assert POLICY.history_ms == 7 * DAY
     assert timedelta(milliseconds=POLICY.history_ms).days == 7
+
+
+def test_a_message_sent_by_another_system_counts_against_the_caps() -> None:
+    p = party("sms/marketing")
+    outside = DeliveryUpdated(
+        party_id="ada", request_id="gw-1", status="delivered", channel="sms", purpose="marketing"
+    )
+    counted = stage.on_delivery(p, outside, T, POLICY)
+    assert counted.interactions == ()  # not ours: no interaction to patch
+    d = run(counted.party, request("r1"), T + 1).decisions[0]  # type: ignore[arg-type]
+    assert d.reasons == ("cap:marketing-day",)
+    unnamed = outside.model_copy(update={"purpose": None})
+    assert not stage.on_delivery(p, unnamed, T, POLICY).store
+
+
+def test_stage_topics_are_co_partitioned() -> None:
+    from interaction_streams.contract.topics import TopicContract
+
+    contract = TopicContract.load()
+    ids = ["ingested-outbound", "ingested-profile", "customer-commands", "customer-moments"]
+    counts = {contract[i].partitions for i in [*ids, "outbound-commands"]}
+    assert len(counts) == 1, counts

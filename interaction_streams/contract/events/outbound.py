@@ -45,10 +45,15 @@ class OutboundRequested(OutboundEvent):
 
 
 class DeliveryUpdated(OutboundEvent):
+    """The delivery status of an outbound message. A message the outbound stage did not
+    approve (a gateway or campaign tool sending on its own) counts against the caps when the
+    update names its ``purpose``."""
+
     request_id: str = Field(min_length=1, max_length=128)
     status: Literal["sent", "delivered", "read", "failed", "bounced", "replied"]
     channel: MediaChannel | None = None
     reason: str | None = Field(default=None, max_length=256)
+    purpose: Purpose | None = None
 
 
 OUTBOUND_EVENT_TYPES: dict[str, type[OutboundEvent]] = {

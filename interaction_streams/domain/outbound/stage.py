@@ -19,6 +19,7 @@ from interaction_streams.contract.routing import RoutingRequest
 from interaction_streams.domain.outbound import outputs
 from interaction_streams.domain.outbound.decide import Verdict, decide, dedup_key
 from interaction_streams.domain.outbound.model import (
+    FAILED,
     Closed,
     Contact,
     OutboundParty,
@@ -296,6 +297,17 @@ def on_delivery(
     A callback the customer answered is no longer a missed promise."""
     party = _tick(current or empty(update.party_id), now_ms, policy)
     contact = next((c for c in party.contacts if c.request_id == update.request_id), None)
+    if contact is None and update.purpose is not None and update.status not in FAILED:
+        outside = Contact(  # sent by another system: it counts against the caps
+            request_id=update.request_id,
+            purpose=update.purpose,
+            channel=update.channel or "unknown",
+            at_ms=now_ms,
+            dedup="",
+            interaction_id="",
+            status=update.status,
+        )
+        return OutboundStep(party.model_copy(update={"contacts": (*party.contacts, outside)}))
     if contact is None or contact.status == update.status:
         return OutboundStep(current, store=False)
     out = _Out()
