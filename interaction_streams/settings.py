@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     )
     escalation_retention_seconds: float = Field(
         default=86_400, ge=0, description="how long a resolved case is kept against redelivery"
+    solicitation_policy: Path = Field(
+        default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "solicitation.yaml",
+        description="YAML file of the solicitation policy (consent, quiet hours, caps...)",
     )
     session_timeout_seconds: float = Field(
         default=30.0, ge=6.0, description="how long a silent worker keeps its partitions"

@@ -32,6 +32,7 @@ from interaction_streams.contract.guidance import (
     RecommendationRequest,
     RecommendationResponse,
 )
+from interaction_streams.contract.outbound import OutboundCommand, OutboundDecision
 from interaction_streams.contract.party_index import ContactIndexEntry
 from interaction_streams.contract.routing import (
     PolicyDocument,
@@ -109,6 +110,8 @@ def all_schemas() -> Iterator[tuple[str, dict[str, Any]]]:
         "recommendation-response.json",
         model_schema(RecommendationResponse, "recommendation-response.json"),
     )
+    yield "outbound-command.json", model_schema(OutboundCommand, "outbound-command.json")
+    yield "outbound-decision.json", model_schema(OutboundDecision, "outbound-decision.json")
     for family in FAMILIES:
         yield f"events/{family}.json", family_schema(family)
 

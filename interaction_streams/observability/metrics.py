@@ -108,6 +108,23 @@ class Metrics:
             "Guidance records sent to agents (flow, progress, skipped, recommendation, by source) "
             "and recommendation requests (kind 'request', by moment).",
             ["kind", "source"],
+        # ---- outbound stage ----
+        self.outbound_decisions = Counter(
+            "cim_outbound_decisions_total",
+            "Solicitation decisions, by outcome (sent, deferred, suppressed, missed, flagged), "
+            "purpose and deciding rule ('-' when none).",
+            ["outcome", "purpose", "rule"],
+            registry=r,
+        )
+        self.outbound_deliveries = Counter(
+            "cim_outbound_deliveries_total",
+            "Delivery updates of outbound messages, by status.",
+            ["status"],
+            registry=r,
+        )
+        self.outbound_uninformed = Counter(
+            "cim_outbound_uninformed_customers_total",
+            "Customers in an incident not informed within the policy's time (under-use).",
             registry=r,
         )
         self.table_entries = Gauge(

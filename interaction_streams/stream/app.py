@@ -14,6 +14,7 @@ from interaction_streams.domain.channels.policy import load_channel_policy
 from interaction_streams.domain.context.policy import load_policy
 from interaction_streams.domain.escalation.policy import load_escalation_policy
 from interaction_streams.domain.guidance.policy import load_guidance_policy
+from interaction_streams.domain.outbound.policy import load_solicitation_policy
 from interaction_streams.domain.routing.policy import load_routing_policy
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
@@ -25,6 +26,7 @@ from interaction_streams.stream.escalation import EscalationShell
 from interaction_streams.stream.hub_delivery import HubService, register_hub
 from interaction_streams.stream.ingest import IngestShell
 from interaction_streams.stream.interactions import InteractionShell
+from interaction_streams.stream.outbound import OutboundShell
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.routing import RoutingShell
 from interaction_streams.web.auth import ApiSettings
@@ -48,6 +50,7 @@ class Worker:
     channels: ChannelShell
     channel_status: CompactedReplica[ChannelStatus]
     escalation: EscalationShell
+    outbound: OutboundShell
 
 
 def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
@@ -79,11 +82,17 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     channel_status = routing.channel_status
     track_channel_status(channel_status, metrics)
     register_channel_api(app, channel_status)
-    escalation_policy = load_escalation_policy(settings.escalation_policy)
-    guidance_policy = load_guidance_policy(settings.guidance_policy)
     escalation = EscalationShell(
-        app, contract, settings, metrics, deadletters, escalation_policy, guidance_policy
+        app,
+        contract,
+        settings,
+        metrics,
+        deadletters,
+        load_escalation_policy(settings.escalation_policy),
+        load_guidance_policy(settings.guidance_policy),
     )
+    solicitation = load_solicitation_policy(settings.solicitation_policy)
+    outbound = OutboundShell(app, contract, settings, metrics, deadletters, solicitation)
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)
@@ -110,6 +119,7 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
         channels,
         channel_status,
         escalation,
+        outbound,
     )
 
 
@@ -132,9 +142,6 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_commit_interval": 1.0,
         "broker_session_timeout": settings.session_timeout_seconds,
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_seconds / 3),
-        # aiokafka waits for the in-flight request once a partition's batch is full; at the
-        # 16 KiB default a stage stalls on every round trip (measured: +20 % events/s).
-        "producer_max_batch_size": 1024 * 1024,
     }
     credentials = _credentials(settings)
     if credentials is not None:

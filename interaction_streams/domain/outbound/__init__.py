@@ -1,0 +1,1 @@
+"""Outbound interaction initiation and solicitation policy (pure)."""
