@@ -56,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--bootstrap", help="use this Kafka instead of starting a local one")
     demo.set_defaults(func=_demo)
 
+    simulate = sub.add_parser("simulate", help="a simulated contact center against the product")
+    simulate.add_argument(
+        "--scenario", default="single-queue", help="a file or a name in deploy/scenarios"
+    )
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--speed", type=float, default=10.0, help="simulated seconds per second")
+    simulate.add_argument(
+        "--duration", type=float, default=None, help="stop after these wall seconds"
+    )
+    simulate.add_argument(
+        "--bootstrap", help="bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)"
+    )
+    simulate.set_defaults(func=_simulate)
+
     add_kafka_commands(sub)
     return parser
 
@@ -127,3 +141,9 @@ def _demo(args: argparse.Namespace) -> int:
     from interaction_streams.demo import run_demo
 
     return run_demo(args.bootstrap)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from interaction_streams.simulator.run import main as simulate
+
+    return simulate(args.scenario, args.seed, args.speed, args.duration, args.bootstrap)
