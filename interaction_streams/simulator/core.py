@@ -149,6 +149,7 @@ class Stats:
     csat: list[int] = field(default_factory=list)
     waits_ms: dict[str, list[int]] = field(default_factory=dict)  # channel -> queue waits
     business: int = 0
+    offer_lag_ms: list[int] = field(default_factory=list)  # offer made -> seen by the agent
     events: Counter[str] = field(default_factory=Counter)  # by topic id
 
 
@@ -224,6 +225,7 @@ class Simulation:
         now = self.now_ms
         if a.kind == "offer" and a.offer_id and a.interaction_id:
             self.stats.offers += 1
+            self.stats.offer_lag_ms.append(max(0, now - int(a.at.timestamp() * 1000)))
             contact = self.contacts.get(a.interaction_id)
             rng = random.Random(f"{self.seed}/offer/{a.offer_id}")
             delay = draw(rng, agent.spec.group.answer_delay)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from interaction_streams.contract.routing import WorkAssignment
@@ -76,8 +77,13 @@ async def drive(
     on_tick: Tick | None = None,
     tick_seconds: float = 0.1,
     keep_inputs: bool = False,
+    group_id: str | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> tuple[RunSummary, Dashboard]:
-    """Run until the scenario ends or ``wall_seconds`` pass; returns what was produced."""
+    """Run until the scenario ends or ``wall_seconds`` pass; returns what was produced.
+
+    With ``group_id`` (the workers' application id), the traffic starts once the product has
+    read the population (profiles, logins): its consumer group has no lag left."""
     dashboard = dashboard or Dashboard()
     summary = RunSummary()
     consumer, names = await _output_consumer(bootstrap, contract)
@@ -94,6 +100,10 @@ async def drive(
         first = sim.advance(start_ms)
         await _send(producer, topic_names, first, sim.source, summary, keep_inputs)
         await producer.flush()
+        if group_id is not None:
+            if on_status is not None:
+                on_status(f"Waiting for the product to read {len(first)} profiles and logins...")
+            await wait_caught_up(bootstrap, group_id, contract.prefix)
         began = loop.time()
         while not sim.finished:
             elapsed = loop.time() - began
@@ -158,3 +168,38 @@ async def _send(
     summary.produced += len(events)
     if keep:
         summary.inputs.extend(events)
+
+
+async def group_lag(
+    admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str, prefix: str
+) -> int:
+    """Records not yet committed by ``group`` on its topics under ``prefix``."""
+    committed = await admin.list_consumer_group_offsets(group)
+    tps = [tp for tp in committed if tp.topic.startswith(prefix)]
+    if not tps:
+        return -1
+    ends = await consumer.end_offsets(tps)
+    return sum(max(0, ends[tp] - committed[tp].offset) for tp in tps)
+
+
+async def wait_caught_up(bootstrap: str, group: str, prefix: str, timeout: float = 180.0) -> bool:
+    """Until the consumer group ``group`` has committed up to the end of its topics (twice in a
+    row, a commit interval apart), or ``timeout``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        zero = 0
+        while loop.time() < deadline:
+            lag = await group_lag(admin, consumer, group, prefix)
+            zero = zero + 1 if lag == 0 else 0
+            if zero >= 2:
+                return True
+            await asyncio.sleep(1.5)
+        return False
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -33,6 +33,7 @@ def simulate(
     console: Console | None = None,
     live: bool = True,
     policy: RoutingPolicy | None = None,
+    group_id: str | None = None,
 ) -> tuple[Simulation, Dashboard, RunSummary]:
     """Run the scenario, showing the live view on ``console``; returns the final state."""
     console = console or Console()
@@ -50,7 +51,17 @@ def simulate(
                 )
 
         summary, board = asyncio.run(
-            drive(sim, bootstrap, contract, speed, wall_seconds, board, progress)
+            drive(
+                sim,
+                bootstrap,
+                contract,
+                speed,
+                wall_seconds,
+                board,
+                progress,
+                group_id=group_id,
+                on_status=console.print,
+            )
         )
     else:
         with Live(console=console, refresh_per_second=4, transient=False) as view:
@@ -59,7 +70,17 @@ def simulate(
                 view.update(live_view(s, b, r))
 
             summary, board = asyncio.run(
-                drive(sim, bootstrap, contract, speed, wall_seconds, board, show)
+                drive(
+                    sim,
+                    bootstrap,
+                    contract,
+                    speed,
+                    wall_seconds,
+                    board,
+                    show,
+                    group_id=group_id,
+                    on_status=console.print,
+                )
             )
     return sim, board, summary
 

@@ -93,6 +93,8 @@ def report_lines(sim: Simulation, board: Dashboard, summary: RunSummary) -> list
     waits = sorted(w for ws in s.waits_ms.values() for w in ws)
     mean_wait = sum(waits) / len(waits) / 1000 if waits else 0.0
     csat = sum(s.csat) / len(s.csat) if s.csat else 0.0
+    lags = sorted(s.offer_lag_ms)
+    lag = lags[len(lags) // 2] / 1000 if lags else 0.0
     return [
         f"Scenario {sim.scenario.name}, seed {sim.seed}: {summary.simulated_seconds / 60:.1f} "
         f"simulated minutes in {summary.wall_seconds:.0f} s",
@@ -103,6 +105,7 @@ def report_lines(sim: Simulation, board: Dashboard, summary: RunSummary) -> list
         f"{board.assignments['timeout']} timed out, {board.assignments['rescind']} rescinded",
         f"Answered: {board.answered}, abandoned: {board.abandoned}, "
         f"service level: {_pct(board.service_level)}, mean wait {mean_wait:.1f} s",
+        f"Offers reached the agents {lag:.1f} s (simulated, median) after the product made them",
         f"Transfers: {s.transfers}, CSAT: {csat:.2f} from {len(s.csat)} surveys",
         f"Business events: {s.business}, escalations: {board.escalations}, "
         f"dead letters: {sum(board.dead_letters.values())}",
