@@ -60,3 +60,11 @@ clean:
 # written to bench-results/context.json.
 bench-context: install kafka-jars
 	$(BIN)/python -m interaction_streams.bench.context --load-budget 3600 --out bench-results/context.json
+
+.PHONY: bench
+# The pipeline benchmark: sustained channel events/s with one and two workers, the raw aiokafka
+# ceiling, latency p50/p95/p99 at fixed offered loads; bench-results/pipeline.json and .png.
+# Options: make bench BENCH_ARGS="--contacts 20000 --loads 100,300,1000,3000 --step-seconds 30"
+bench: install kafka-jars
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q -e ".[bench]"
+	$(CLI) bench $(BENCH_ARGS)
