@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from rich.columns import Columns
 from rich.console import Group, RenderableType
 from rich.table import Table
 
@@ -84,7 +85,10 @@ def counters_table(sim: Simulation, board: Dashboard, summary: RunSummary) -> Ta
 
 
 def live_view(sim: Simulation, board: Dashboard, summary: RunSummary) -> RenderableType:
-    return Group(queues_table(sim, board), agents_table(sim), counters_table(sim, board, summary))
+    return Group(
+        queues_table(sim, board),
+        Columns([agents_table(sim), counters_table(sim, board, summary)]),
+    )
 
 
 def report_lines(sim: Simulation, board: Dashboard, summary: RunSummary) -> list[str]:
