@@ -195,6 +195,7 @@ def run_demo(
             console,
             policy=policy_of(loaded),
             group_id=worker.app_id,
+            from_beginning=True,  # this run's own topics: the malformed record's letter too
         )
         print_report(console, sim, board, summary)
         _status, body = worker.get("/metrics")

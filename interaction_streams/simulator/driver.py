@@ -38,9 +38,10 @@ Tick = Callable[[Simulation, Dashboard, RunSummary], None]
 
 
 async def _output_consumer(
-    bootstrap: str, contract: TopicContract
+    bootstrap: str, contract: TopicContract, from_beginning: bool = False
 ) -> tuple[AIOKafkaConsumer, dict[str, str]]:
-    """A consumer of the product's outputs, from their current end (our run starts now)."""
+    """A consumer of the product's outputs, from their current end (our run starts now), or
+    from the beginning (topics of this run only)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
@@ -61,6 +62,9 @@ async def _output_consumer(
         names[name] = topic_id
         tps += [TopicPartition(name, p) for p in sorted(parts)]
     consumer.assign(tps)
+    if from_beginning:
+        await consumer.seek_to_beginning(*tps)
+        return consumer, names
     await consumer.seek_to_end(*tps)
     for tp in tps:
         await consumer.position(tp)
@@ -79,6 +83,7 @@ async def drive(
     keep_inputs: bool = False,
     group_id: str | None = None,
     on_status: Callable[[str], None] | None = None,
+    from_beginning: bool = False,
 ) -> tuple[RunSummary, Dashboard]:
     """Run until the scenario ends or ``wall_seconds`` pass; returns what was produced.
 
@@ -86,7 +91,7 @@ async def drive(
     read the population (profiles, logins): its consumer group has no lag left."""
     dashboard = dashboard or Dashboard()
     summary = RunSummary()
-    consumer, names = await _output_consumer(bootstrap, contract)
+    consumer, names = await _output_consumer(bootstrap, contract, from_beginning)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
     await producer.start()
     topic_names = {t: contract[t].name for t in ("channel-events", "agent-events")} | {
@@ -103,7 +108,8 @@ async def drive(
         if group_id is not None:
             if on_status is not None:
                 on_status(f"Waiting for the product to read {len(first)} profiles and logins...")
-            await wait_caught_up(bootstrap, group_id, contract.prefix)
+            # The workers' consumer group is named by the topic prefix and the app id.
+            await wait_caught_up(bootstrap, contract.prefix + group_id, contract.prefix)
         began = loop.time()
         while not sim.finished:
             elapsed = loop.time() - began

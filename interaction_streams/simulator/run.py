@@ -34,6 +34,7 @@ def simulate(
     live: bool = True,
     policy: RoutingPolicy | None = None,
     group_id: str | None = None,
+    from_beginning: bool = False,
 ) -> tuple[Simulation, Dashboard, RunSummary]:
     """Run the scenario, showing the live view on ``console``; returns the final state."""
     console = console or Console()
@@ -60,6 +61,7 @@ def simulate(
                 board,
                 progress,
                 group_id=group_id,
+                from_beginning=from_beginning,
                 on_status=console.print,
             )
         )
@@ -79,6 +81,7 @@ def simulate(
                     board,
                     show,
                     group_id=group_id,
+                    from_beginning=from_beginning,
                     on_status=console.print,
                 )
             )
