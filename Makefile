@@ -88,3 +88,11 @@ bench-context: install kafka-jars
 # figures printed and written to bench-results/escalation-latency.json.
 bench-escalation: install
 	$(BIN)/python -m interaction_streams.bench.escalation_latency --out bench-results/escalation-latency.json
+
+.PHONY: bench
+# The pipeline benchmark: sustained channel events/s with one and two workers, the raw aiokafka
+# ceiling, latency p50/p95/p99 at fixed offered loads; bench-results/pipeline.json and .png.
+# Options: make bench BENCH_ARGS="--contacts 20000 --loads 100,300,1000,3000 --step-seconds 30"
+bench: install kafka-jars
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/python -m pip install -q -e ".[bench]"
+	$(CLI) bench $(BENCH_ARGS)

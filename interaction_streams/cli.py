@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the `make run` demo: local Kafka, a worker, a sample")
     demo.add_argument("--bootstrap", help="use this Kafka instead of starting a local one")
+    demo.add_argument("--seconds", type=float, default=60.0, help="wall time of the simulation")
+    demo.add_argument("--speed", type=float, default=10.0, help="simulated seconds per second")
+    demo.add_argument("--scenario", default="multichannel-day", help="file or name of a scenario")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--sample", action="store_true", help="the small sample walk-through instead")
     demo.set_defaults(func=_demo)
 
     policy = sub.add_parser("policy", help="business policies replaced at run time")
@@ -65,6 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("file", type=Path, help="the YAML file")
     publish.add_argument("--bootstrap", help="bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)")
     publish.set_defaults(func=_policy_publish)
+
+    simulate = sub.add_parser("simulate", help="a simulated contact center against the product")
+    simulate.add_argument(
+        "--scenario", default="single-queue", help="a file or a name in deploy/scenarios"
+    )
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--speed", type=float, default=10.0, help="simulated seconds per second")
+    simulate.add_argument(
+        "--duration", type=float, default=None, help="stop after these wall seconds"
+    )
+    simulate.add_argument(
+        "--bootstrap", help="bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)"
+    )
+    simulate.set_defaults(func=_simulate)
+
+    from interaction_streams.bench.pipeline import add_arguments as bench_arguments
+
+    bench = sub.add_parser("bench", help="the pipeline benchmark (throughput, ceiling, latency)")
+    bench_arguments(bench)
+    bench.set_defaults(func=_bench)
 
     add_kafka_commands(sub)
     return parser
@@ -137,9 +162,23 @@ def _schemas_export(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from interaction_streams.demo import run_demo
+    from interaction_streams.demo import run_demo, run_sample
 
-    return run_demo(args.bootstrap)
+    if args.sample:
+        return run_sample(args.bootstrap)
+    return run_demo(args.bootstrap, args.seconds, args.speed, args.scenario, args.seed)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from interaction_streams.simulator.run import main as simulate
+
+    return simulate(args.scenario, args.seed, args.speed, args.duration, args.bootstrap)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from interaction_streams.bench.pipeline import options, run_bench
+
+    return run_bench(options(args))
 
 
 def _policy_publish(args: argparse.Namespace) -> int:

@@ -1,4 +1,9 @@
-"""``make run``: local Kafka, the topics, one worker, a small sample, and what came out."""
+"""``make run``: local Kafka, the topics, one worker, the contact-center simulator for about a
+minute with a live view of queues, agents and service level, and a closing report.
+
+``sample_records`` and ``run_sample`` keep the earlier, smaller walk-through (a handful of
+events, a malformed record and a duplicate) as ``interaction-streams demo --sample``.
+"""
 
 from __future__ import annotations
 
@@ -100,9 +105,17 @@ def kafka_for_demo(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    from interaction_streams.localkafka import LocalKafka, LocalKafkaConfig, kafka_version
+    from interaction_streams.localkafka import (
+        LocalKafka,
+        LocalKafkaConfig,
+        ensure_jars,
+        kafka_version,
+    )
 
-    with console.status(f"Starting Apache Kafka {kafka_version()} (KRaft, one node)..."):
+    version = kafka_version()
+    with console.status(f"Fetching Apache Kafka {version} jars (Maven Central, first run only)..."):
+        ensure_jars()
+    with console.status(f"Starting Apache Kafka {version} (KRaft, one node)..."):
         kafka = LocalKafka(LocalKafkaConfig())
         address = kafka.start()
     console.print(f"[green]Kafka ready[/] at {address} in {kafka.startup_seconds:.1f} s")
@@ -113,34 +126,99 @@ def kafka_for_demo(bootstrap: str | None) -> Iterator[str]:
             kafka.stop()
 
 
-def run_demo(bootstrap: str | None = None) -> int:
+@contextmanager
+def demo_worker(
+    address: str, env: Mapping[str, str], include_planned: bool = True
+) -> Iterator[tuple[TopicContract, WorkerProcess]]:
+    """Topics (under a fresh prefix on a broker we did not start) and one ready worker."""
     workdir = Path(tempfile.mkdtemp(prefix="interaction-streams-demo-"))
-    prefix = (
-        ""
-        if not (bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-        else (f"demo-{uuid.uuid4().hex[:6]}.")
-    )
+    prefix = f"demo-{uuid.uuid4().hex[:6]}."
+    contract = TopicContract.load(prefix=prefix)
     try:
-        with kafka_for_demo(bootstrap) as address:
-            contract = TopicContract.load(prefix=prefix)
-            report = asyncio.run(apply_topics(contract, KafkaSettings(bootstrap_servers=address)))
-            console.print(f"Topics: {len(report.created)} created, {len(report.unchanged)} present")
-            worker = WorkerProcess(
-                address, "cim-demo", prefix, workdir / "worker", extra_env={"CIM_CLOCK": "event"}
-            )
-            with console.status("Starting a worker and waiting until it is ready..."):
-                started = time.monotonic()
-                worker.start()
-            console.print(
-                f"[green]Worker ready[/] in {time.monotonic() - started:.1f} s "
-                f"({worker.url}/metrics)"
-            )
-            try:
-                return asyncio.run(_exchange(address, contract, worker))
-            finally:
+        settings = KafkaSettings(bootstrap_servers=address)
+        report = asyncio.run(apply_topics(contract, settings, include_planned=include_planned))
+        console.print(f"Topics: {len(report.created)} created, {len(report.unchanged)} present")
+        worker = WorkerProcess(
+            address, f"cim-{prefix[:-1]}", prefix, workdir / "worker", extra_env=dict(env)
+        )
+        with console.status("Starting a worker and waiting until it is ready..."):
+            started = time.monotonic()
+            worker.start()
+        console.print(
+            f"[green]Worker ready[/] in {time.monotonic() - started:.1f} s ({worker.url}/metrics)"
+        )
+        try:
+            yield contract, worker
+        finally:
+            with console.status("Stopping the worker..."):
                 worker.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_demo(
+    bootstrap: str | None = None,
+    seconds: float = 60.0,
+    speed: float = 10.0,
+    scenario: str = "multichannel-day",
+    seed: int = 1,
+) -> int:
+    """The simulator against one worker for ``seconds`` of wall time; 0 when the product
+    routed the traffic (offers made, accepted and assigned; the malformed record
+    dead-lettered)."""
+    from interaction_streams.simulator.run import policy_of, print_report, simulate
+    from interaction_streams.simulator.scenario import load_scenario
+
+    loaded = load_scenario(scenario)
+    env = {
+        "CIM_CLOCK": "event",  # the product runs on the simulated time of the events
+        "CIM_SWEEP_INTERVAL_SECONDS": "1",
+        # x speed: a second of pipeline latency is `speed` simulated seconds of ringing.
+        "CIM_ROUTING_OFFER_TIMEOUT_SECONDS": str(max(20, int(6 * speed))),
+    }
+    if loaded.routing_policy is not None:
+        env["CIM_ROUTING_POLICY"] = str(loaded.routing_policy)
+    with kafka_for_demo(bootstrap) as address, demo_worker(address, env) as (contract, worker):
+        # One unreadable record, as a faulty platform might send: dead-lettered, never stalls.
+        asyncio.run(produce(address, contract["channel-events"].name, [(b"x", b"{not json", [])]))
+        console.print(
+            f"Simulating [bold]{loaded.scenario.name}[/] (seed {seed}) at x{speed:g} for "
+            f"{seconds:g} s: {loaded.scenario.description}"
+        )
+        sim, board, summary = simulate(
+            loaded,
+            seed,
+            speed,
+            address,
+            contract,
+            seconds,
+            console,
+            policy=policy_of(loaded),
+            group_id=worker.app_id,
+            from_beginning=True,  # this run's own topics: the malformed record's letter too
+        )
+        print_report(console, sim, board, summary)
+        _status, body = worker.get("/metrics")
+        dead = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in body.decode().splitlines()
+            if line.startswith("cim_dead_letters_total{")
+        )
+        console.print(f"Worker metrics: {dead:g} dead letters (cim_dead_letters_total)")
+    ok = board.assignments["offer"] > 0 and board.assignments["assign"] > 0 and board.answered > 0
+    ok = ok and sum(board.dead_letters.values()) >= 1
+    verdict = "[green]OK[/]" if ok else "[red]UNEXPECTED[/]"
+    console.print(f"{verdict}: the product routed the simulated traffic")
+    return 0 if ok else 1
+
+
+def run_sample(bootstrap: str | None = None) -> int:
+    """The earlier walk-through: a small sample, a malformed record and a duplicate."""
+    with (
+        kafka_for_demo(bootstrap) as address,
+        demo_worker(address, {"CIM_CLOCK": "event"}, include_planned=False) as (contract, worker),
+    ):
+        return asyncio.run(_exchange(address, contract, worker))
 
 
 async def _exchange(address: str, contract: TopicContract, worker: WorkerProcess) -> int:

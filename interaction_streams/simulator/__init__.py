@@ -1,0 +1,1 @@
+"""The contact-center simulator: a deterministic core and a thin Kafka driver."""
