@@ -81,12 +81,14 @@ class Settings(BaseSettings):
         default=5.0,
         ge=0,
         description="least event time between two queue-position updates of one interaction",
+    )
     # ---- channel operation ----
     channel_policy: Path | None = Field(
         default=None, description="YAML file of the channel policy (heartbeat silence, traffic)"
     )
     channel_tick_seconds: float = Field(
         default=5.0, gt=0, description="how often channel timers and traffic counts run"
+    )
     # ---- escalation stage ----
     escalation_policy: Path = Field(
         default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "escalation.yaml",
@@ -101,6 +103,7 @@ class Settings(BaseSettings):
     )
     escalation_retention_seconds: float = Field(
         default=86_400, ge=0, description="how long a resolved case is kept against redelivery"
+    )
     solicitation_policy: Path = Field(
         default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "solicitation.yaml",
         description="YAML file of the solicitation policy (consent, quiet hours, caps...)",

@@ -108,6 +108,8 @@ class Metrics:
             "Guidance records sent to agents (flow, progress, skipped, recommendation, by source) "
             "and recommendation requests (kind 'request', by moment).",
             ["kind", "source"],
+            registry=r,
+        )
         # ---- outbound stage ----
         self.outbound_decisions = Counter(
             "cim_outbound_decisions_total",
@@ -131,6 +133,63 @@ class Metrics:
             "cim_table_entries",
             "Entries in a table on this worker's active partitions.",
             ["table"],
+            registry=r,
+        )
+
+        # ---- operations: consumer lag, interactions by status, channel health (issue 8) ----
+        self.consumer_lag = Gauge(
+            "cim_consumer_lag_records",
+            "Records of an assigned partition not committed yet: high watermark minus the "
+            "committed offset (refreshed on each scrape).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.interactions = Gauge(
+            "cim_interactions",
+            "Interactions in the table on this worker's active partitions, by channel and "
+            "SID status (closed ones until their retention passes).",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.channel_status = Gauge(
+            "cim_channel_status",
+            "1 for a channel's current condition (up, degraded, down), 0 for the others; "
+            "every worker exports it from cim.channel.status.v1.",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.channel_status_changes = Counter(
+            "cim_channel_status_changes_total",
+            "Channel statuses published, by channel, condition and reason.",
+            ["channel", "status", "reason"],
+            registry=r,
+        )
+        self.channel_health_reports = Counter(
+            "cim_channel_health_reports_total",
+            "Channel health reports applied, by channel and reported condition.",
+            ["channel", "status"],
+            registry=r,
+        )
+        self.channel_heartbeats = Counter(
+            "cim_channel_heartbeats_total",
+            "Channel component heartbeats applied, by channel.",
+            ["channel"],
+            registry=r,
+        )
+        self.worker_ready = Gauge(
+            "cim_worker_ready",
+            "1 when the worker answers /ready with 200 (partitions assigned, tables "
+            "recovered, replicas loaded), else 0 (refreshed on each scrape).",
+            registry=r,
+        )
+        # process_* (memory, CPU, open files) and python_info, as a default registry has them.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.channel_arrivals = Counter(
+            "cim_channel_arrivals_total",
+            "Contacts arriving on a channel (contact-opening events applied by the "
+            "interaction stage): the traffic the channel stage compares with its baseline.",
+            ["channel"],
             registry=r,
         )
 
@@ -186,60 +245,6 @@ class Metrics:
             "Offers by outcome (offered, accepted, rejected, timed-out, rescinded, "
             "agent-unavailable).",
             ["pool", "outcome"],
-        # ---- operations: consumer lag, interactions by status, channel health (issue 8) ----
-        self.consumer_lag = Gauge(
-            "cim_consumer_lag_records",
-            "Records of an assigned partition not committed yet: high watermark minus the "
-            "committed offset (refreshed on each scrape).",
-            ["topic", "partition"],
-            registry=r,
-        )
-        self.interactions = Gauge(
-            "cim_interactions",
-            "Interactions in the table on this worker's active partitions, by channel and "
-            "SID status (closed ones until their retention passes).",
-            ["channel", "status"],
-            registry=r,
-        )
-        self.channel_status = Gauge(
-            "cim_channel_status",
-            "1 for a channel's current condition (up, degraded, down), 0 for the others; "
-            "every worker exports it from cim.channel.status.v1.",
-            ["channel", "status"],
-            registry=r,
-        )
-        self.channel_status_changes = Counter(
-            "cim_channel_status_changes_total",
-            "Channel statuses published, by channel, condition and reason.",
-            ["channel", "status", "reason"],
-            registry=r,
-        )
-        self.channel_health_reports = Counter(
-            "cim_channel_health_reports_total",
-            "Channel health reports applied, by channel and reported condition.",
-            ["channel", "status"],
-            registry=r,
-        )
-        self.channel_heartbeats = Counter(
-            "cim_channel_heartbeats_total",
-            "Channel component heartbeats applied, by channel.",
-            ["channel"],
-            registry=r,
-        )
-        self.worker_ready = Gauge(
-            "cim_worker_ready",
-            "1 when the worker answers /ready with 200 (partitions assigned, tables "
-            "recovered, replicas loaded), else 0 (refreshed on each scrape).",
-            registry=r,
-        )
-        # process_* (memory, CPU, open files) and python_info, as a default registry has them.
-        ProcessCollector(registry=r)
-        PlatformCollector(registry=r)
-        self.channel_arrivals = Counter(
-            "cim_channel_arrivals_total",
-            "Contacts arriving on a channel (contact-opening events applied by the "
-            "interaction stage): the traffic the channel stage compares with its baseline.",
-            ["channel"],
             registry=r,
         )
 
