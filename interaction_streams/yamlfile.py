@@ -37,16 +37,32 @@ def read_text(path: Path) -> str:
         raise YamlFileError(path, [f"{path}: cannot read: {exc.strerror}"]) from None
 
 
+class PolicyProblems(ValueError):
+    """Problems a model validator found across a document, each with the location it refers
+    to (so each gets its own line)."""
+
+    def __init__(self, problems: list[tuple[Loc, str]]) -> None:
+        super().__init__("; ".join(f"{where(loc)}{msg}" for loc, msg in problems))
+        self.problems = problems
+
+
 def parse_yaml_model(text: str, origin: str, model: type[M]) -> M:
-    """Validate YAML text (a file's, or a record's) as ``model``; ``origin`` names it."""
+    """Validate YAML text (a file's, or a record's) as ``model``; ``origin`` names it. Every
+    problem (cross-field ones raised as ``PolicyProblems`` included) becomes one
+    ``origin:line: reason`` of a ``YamlFileError``."""
     node, data = parse_yaml(text, origin)
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        problems = [
-            f"{origin}:{line_of(node, err['loc'])}: {where(err['loc'])}{err['msg']}"
-            for err in exc.errors()
-        ]
+        problems = []
+        for err in exc.errors():
+            error = err.get("ctx", {}).get("error")
+            found = error.problems if isinstance(error, PolicyProblems) else None
+            if err["type"] == "value_error" and found is None:
+                found = [((), str(error))]
+            for loc, msg in found or [((), err["msg"])]:
+                full = (*err["loc"], *loc)
+                problems.append(f"{origin}:{line_of(node, full)}: {where(full)}{msg}")
         raise YamlFileError(Path(origin), problems) from None
 
 

@@ -26,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from interaction_streams.contract.base import WireModel
 from interaction_streams.domain.escalation.calendar import BusinessCalendar
@@ -35,8 +35,11 @@ from interaction_streams.domain.routing.expressions import (
     ExpressionError,
     compile_expression,
 )
-from interaction_streams.domain.routing.policy import PolicyProblems
-from interaction_streams.yamlfile import YamlFileError, line_of, parse_yaml, read_text, where
+from interaction_streams.yamlfile import (
+    PolicyProblems,
+    parse_yaml_model,
+    read_text,
+)
 
 M = TypeVar("M", bound=BaseModel)
 Level = Literal["L1", "L2", "L3"]
@@ -182,23 +185,4 @@ def load_escalation_policy(path: Path) -> EscalationPolicy:
 
 
 def parse_escalation_policy(text: str, origin: str) -> EscalationPolicy:
-    return parse_policy_model(text, origin, EscalationPolicy)
-
-
-def parse_policy_model(text: str, origin: str, model: type[M]) -> M:
-    """Validate policy text as ``model``; every problem (cross-field ones included, raised as
-    ``PolicyProblems``) becomes one ``origin:line: reason`` of a ``YamlFileError``."""
-    node, data = parse_yaml(text, origin)
-    try:
-        return model.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            error = err.get("ctx", {}).get("error")
-            found = error.problems if isinstance(error, PolicyProblems) else None
-            if err["type"] == "value_error" and found is None:
-                found = [((), str(error))]
-            for loc, msg in found or [((), err["msg"])]:
-                full = (*err["loc"], *loc)
-                problems.append(f"{origin}:{line_of(node, full)}: {where(full)}{msg}")
-        raise YamlFileError(Path(origin), problems) from None
+    return parse_yaml_model(text, origin, EscalationPolicy)

@@ -21,14 +21,13 @@ from pydantic import Field, model_validator
 
 from interaction_streams.contract.base import WireModel
 from interaction_streams.contract.guidance import GuidedStep, RecommendationMoment
-from interaction_streams.domain.escalation.policy import KNOWN_FACTS, parse_policy_model
+from interaction_streams.domain.escalation.policy import KNOWN_FACTS
 from interaction_streams.domain.routing.expressions import (
     Expression,
     ExpressionError,
     compile_expression,
 )
-from interaction_streams.domain.routing.policy import PolicyProblems
-from interaction_streams.yamlfile import read_text
+from interaction_streams.yamlfile import PolicyProblems, parse_yaml_model, read_text
 
 Loc = tuple[int | str, ...]
 Name = str
@@ -138,4 +137,4 @@ def load_guidance_policy(path: Path) -> GuidancePolicy:
 
 
 def parse_guidance_policy(text: str, origin: str) -> GuidancePolicy:
-    return parse_policy_model(text, origin, GuidancePolicy)
+    return parse_yaml_model(text, origin, GuidancePolicy)

@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from interaction_streams.contract.base import WireModel
 from interaction_streams.contract.events.agent import MediaChannel
@@ -26,8 +26,11 @@ from interaction_streams.domain.routing.expressions import (
     ExpressionError,
     compile_expression,
 )
-from interaction_streams.domain.routing.policy import PolicyProblems
-from interaction_streams.yamlfile import YamlFileError, line_of, parse_yaml, read_text, where
+from interaction_streams.yamlfile import (
+    PolicyProblems,
+    parse_yaml_model,
+    read_text,
+)
 
 PURPOSES: tuple[Purpose, ...] = (
     "marketing",
@@ -236,17 +239,4 @@ def load_solicitation_policy(path: Path | None) -> SolicitationPolicy:
 
 def parse_solicitation_policy(text: str, origin: str) -> SolicitationPolicy:
     """Validate policy text; ``YamlFileError`` lists ``origin:line: reason``."""
-    node, data = parse_yaml(text, origin)
-    try:
-        return SolicitationPolicy.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            error = err.get("ctx", {}).get("error")
-            found = error.problems if isinstance(error, PolicyProblems) else None
-            if err["type"] == "value_error" and found is None:
-                found = [((), str(error))]
-            for loc, msg in found or [((), err["msg"])]:
-                full = (*err["loc"], *loc)
-                problems.append(f"{origin}:{line_of(node, full)}: {where(full)}{msg}")
-        raise YamlFileError(Path(origin), problems) from None
+    return parse_yaml_model(text, origin, SolicitationPolicy)

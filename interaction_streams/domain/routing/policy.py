@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from interaction_streams.contract.base import WireModel
 from interaction_streams.contract.events.agent import MediaChannel
@@ -28,7 +28,12 @@ from interaction_streams.domain.routing.expressions import (
     compile_expression,
 )
 from interaction_streams.domain.routing.skills import SkillRequirement, Target
-from interaction_streams.yamlfile import YamlFileError, line_of, parse_yaml, read_text, where
+from interaction_streams.yamlfile import (
+    PolicyProblems,
+    YamlFileError,
+    parse_yaml_model,
+    read_text,
+)
 
 KNOWN_FACTS = frozenset(
     {
@@ -190,14 +195,6 @@ def _timeline(rule: str, spec: TargetSpec) -> Iterator[Target]:
         )
 
 
-class PolicyProblems(ValueError):
-    """Problems found across the policy, each with the location it refers to."""
-
-    def __init__(self, problems: list[tuple[Loc, str]]) -> None:
-        super().__init__("; ".join(f"{where(loc)}{msg}" for loc, msg in problems))
-        self.problems = problems
-
-
 class RoutingPolicy(WireModel):
     version: str | None = None
     queues: dict[QueueName, Queue] = Field(min_length=1)
@@ -319,20 +316,7 @@ def load_routing_policy(path: Path) -> RoutingPolicy:
 def parse_routing_policy(text: str, origin: str) -> RoutingPolicy:
     """Validate the text of a policy (a file, a record of the policy topic); ``origin`` names
     it in the problems (``origin:line: reason``)."""
-    node, data = parse_yaml(text, origin)
-    try:
-        return RoutingPolicy.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            error = err.get("ctx", {}).get("error")
-            found = error.problems if isinstance(error, PolicyProblems) else None
-            if err["type"] == "value_error" and found is None:
-                found = [((), str(error))]
-            for loc, msg in found or [((), err["msg"])]:
-                full = (*err["loc"], *loc)
-                problems.append(f"{origin}:{line_of(node, full)}: {where(full)}{msg}")
-        raise YamlFileError(Path(origin), problems) from None
+    return parse_yaml_model(text, origin, RoutingPolicy)
 
 
 def next_policy(
