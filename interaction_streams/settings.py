@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         ge=0,
         description="least event time between two queue-position updates of one interaction",
     )
+    routing_position_batch: int = Field(
+        default=20,
+        ge=1,
+        description="most queue-position updates sent per record or tick of a routing pool "
+        "(the rest follow with the next ones), so a queue-wide change never delays decisions",
+    )
     # ---- channel operation ----
     channel_policy: Path | None = Field(
         default=None, description="YAML file of the channel policy (heartbeat silence, traffic)"

@@ -142,6 +142,9 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         "broker_commit_interval": 1.0,
         "broker_session_timeout": settings.session_timeout_seconds,
         "broker_heartbeat_interval": min(3.0, settings.session_timeout_seconds / 3),
+        # aiokafka waits for the in-flight request once a partition's batch is full; at the
+        # 16 KiB default a stage stalls on every round trip (measured: +20 % events/s).
+        "producer_max_batch_size": 1024 * 1024,
     }
     credentials = _credentials(settings)
     if credentials is not None:

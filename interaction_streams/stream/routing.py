@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -72,6 +73,7 @@ log = logging.getLogger(__name__)
 
 COLLABORATION = "collaboration"  # the queue of consult, transfer and conference legs
 NAMED_WAIT_MS = 60_000  # a named-agent leg re-queued after a missed offer waits for them
+SLOTS_MAX_AGE_MS = 1_000  # estimated waits use the serving capacity of at most 1 s ago
 
 
 @dataclass
@@ -88,6 +90,8 @@ class RoutingShell:
     positions: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     positions_due: dict[str, int] = field(default_factory=dict)  # pool -> next recompute
     positions_dirty: set[str] = field(default_factory=set)  # pools changed since
+    position_backlog: dict[str, deque[str]] = field(default_factory=dict)  # updates to send
+    slots: dict[str, tuple[int, dict[Any, int]]] = field(default_factory=dict)  # (when, counts)
     pending_ticks: set[str] = field(default_factory=set)
     # pool -> (when the next timed step is due, interaction): a heap, stale entries skipped
     step_heap: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
@@ -112,6 +116,7 @@ class RoutingShell:
         self.strategies = {name: q.strategy for name, q in self.policy.queues.items()}
         self.offer_timeout_ms = int(self.settings.routing_offer_timeout_seconds * 1000)
         self.position_interval_ms = int(self.settings.routing_position_interval_seconds * 1000)
+        self.position_batch = self.settings.routing_position_batch
         kafka, app_id = self.settings.kafka, self.settings.app_id
         self.channel_status: CompactedReplica[ChannelStatus] = CompactedReplica(
             c["channel-status"].name,
@@ -256,10 +261,7 @@ class RoutingShell:
         choice = route(self.policy, facts)
         enqueued_ms = request.enqueued_ms if request.enqueued_ms is not None else now
         first = choice.targets[0].queues[0]
-        lengths: dict[str, int] = {}
-        for w in before.waiting.values():
-            lengths[w.queue] = lengths.get(w.queue, 0) + 1
-        queue = overflow_for(self.policy, first, lengths)
+        queue = overflow_for(self.policy, first, m.queue_lengths(before))
         moment = outputs.ms_time(now)
         if queue is None:  # every queue of the overflow chain is full
             await self._decide(
@@ -462,7 +464,7 @@ class RoutingShell:
             iid, reason, tag = queued
             entry = pool.waiting.get(iid) or pool.offered.get(iid)
             if entry is not None:
-                figures = m.position_and_wait(pool, iid, now)
+                figures = m.position_and_wait(pool, iid, now, slots=self._slots(pool_id, now))
                 await self._decide(
                     pool_id,
                     iid,
@@ -478,18 +480,29 @@ class RoutingShell:
                 if figures is not None:
                     sent[iid] = (figures[0], now)
         self.positions_dirty.add(pool_id)
-        if now < self.positions_due.get(pool_id, 0):
-            return
-        self.positions_dirty.discard(pool_id)
-        interval = self.position_interval_ms
-        self.positions_due[pool_id] = now + interval
-        current = m.positions_and_waits(pool, now) if pool.waiting else {}
-        due, self.positions[pool_id], held = position_updates(current, sent, now, interval)
-        if held:
-            self.positions_dirty.add(pool_id)  # a later recompute sends what was held back
-        for iid in due:
-            figures = current[iid]
-            entry = pool.waiting[iid]
+        backlog = self.position_backlog.setdefault(pool_id, deque())
+        if not backlog:
+            if now < self.positions_due.get(pool_id, 0):
+                return
+            self.positions_dirty.discard(pool_id)
+            interval = self.position_interval_ms
+            self.positions_due[pool_id] = now + interval
+            current = {i: (n, None) for i, n in m.queue_positions(pool).items()}
+            due, self.positions[pool_id], held = position_updates(current, sent, now, interval)
+            sent = self.positions[pool_id]
+            if held:
+                self.positions_dirty.add(pool_id)  # a later recompute sends what was held back
+            backlog.extend(due)
+        # a bounded slice per record: a recompute that moved every position must not hold up
+        # the decisions behind it; the rest follows with the next records or ticks
+        slots = self._slots(pool_id, now)
+        for _ in range(min(len(backlog), self.position_batch)):
+            iid = backlog.popleft()
+            entry = pool.waiting.get(iid)
+            figures = m.position_and_wait(pool, iid, now, slots=slots)
+            if entry is None or figures is None:
+                continue
+            sent[iid] = (figures[0], now)
             await self._decide(
                 pool_id,
                 iid,
@@ -500,6 +513,16 @@ class RoutingShell:
                 "position",
                 entry.enqueued_ms,
             )
+        if backlog:
+            self.positions_dirty.add(pool_id)
+
+    def _slots(self, pool_id: str, now_ms: int) -> dict[Any, int]:
+        """The serving capacity per need behind estimated waits, counted again after at most
+        ``SLOTS_MAX_AGE_MS`` of event time (a count walks every agent with the skills)."""
+        counted = self.slots.get(pool_id)
+        if counted is None or now_ms - counted[0] >= SLOTS_MAX_AGE_MS or now_ms < counted[0]:
+            counted = self.slots[pool_id] = (now_ms, {})
+        return counted[1]
 
     async def _decide(
         self,
@@ -622,6 +645,7 @@ class RoutingShell:
         self.step_heap = {p: [(0, iid) for iid in sorted(r)] for p, r in self.routed.items()}
         self.positions.clear()
         self.positions_due.clear()
+        self.position_backlog.clear()
         self.positions_dirty = set(self.pools)
         self.pending_ticks.clear()
 
@@ -629,7 +653,9 @@ class RoutingShell:
 
     def due_ms(self, pool_id: str, pool: m.Pool) -> int | None:
         times = [t for t in (m.next_deadline_ms(pool),) if t is not None]
-        if pool_id in self.positions_dirty and pool.waiting:
+        if self.position_backlog.get(pool_id):
+            times.append(0)  # position updates left to send
+        elif pool_id in self.positions_dirty and pool.waiting:
             times.append(self.positions_due.get(pool_id, 0))
         heap = self.step_heap.get(pool_id)
         if heap:

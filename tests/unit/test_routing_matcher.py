@@ -745,6 +745,21 @@ def check_invariants(pool: m.Pool) -> None:
         )
     rows = sorted(r[0] for rs in m._order(pool).by_need.values() for r in rs)
     assert rows == sorted(m.order_key(w) for w in pool.waiting.values())
+    # queue lengths and positions (kept per queue, by bisection) agree with a count
+    lengths: dict[str, int] = {}
+    for w in pool.waiting.values():
+        lengths[w.queue] = lengths.get(w.queue, 0) + 1
+    assert m.queue_lengths(pool) == lengths
+    positions = m.queue_positions(pool)
+    for iid, w in pool.waiting.items():
+        ahead = sum(
+            1
+            for o in pool.waiting.values()
+            if o.queue == w.queue and m.order_key(o) < m.order_key(w)
+        )
+        assert positions[iid] == ahead + 1
+        figures = m.position_and_wait(pool, iid, pool.clock_ms)
+        assert figures is not None and figures[0] == ahead + 1
 
 
 class MatcherMachine(RuleBasedStateMachine):
@@ -952,6 +967,18 @@ class MatcherMachine(RuleBasedStateMachine):
     @invariant()
     def always(self) -> None:
         check_invariants(self.pool)
+        # the ids the matcher says may have changed cover every waiting entry that did
+        previous = getattr(self, "previous", None)
+        if previous is not None:
+            hint = m.waiting_changes(previous, self.pool)
+            changed = {
+                i
+                for i in previous.waiting.keys() | self.pool.waiting.keys()
+                if previous.waiting.get(i) is not self.pool.waiting.get(i)
+            }
+            assert hint is None or changed <= hint, (changed, hint)
+            event(f"waiting changes {'known' if hint is not None else 'unknown'}")
+        self.previous = self.pool
         for iid, entry in (*self.pool.waiting.items(), *self.pool.offered.items()):
             assert entry.enqueued_ms == self.enqueued[iid]  # age kept across re-queues
 

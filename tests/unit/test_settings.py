@@ -34,6 +34,8 @@ def test_environment_sets_kafka_security_and_secret_stays_hidden(
     assert (credentials.username, credentials.password) == ("cim", "s3cret")
     assert str(credentials.mechanism.value) == "SCRAM-SHA-512"
     assert options["web_port"] == 7000
+    # a stage must not stall on each produce round trip once a 16 KiB batch fills
+    assert options["producer_max_batch_size"] >= 1024 * 1024
 
 
 def test_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

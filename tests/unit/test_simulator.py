@@ -68,14 +68,17 @@ class StandInRouter:
                     del self.offers[oid]
                     self.room[agent][ch] += 1
                     out.append(self.record("rescind", agent, iid, e.at_ms, oid))
-        elif e.type == "cim.agent.offer.accepted":
-            agent, iid, ch = self.offers.pop(d["offerId"])
-            self.held[(agent, iid)] = ch
-            out.append(self.record("assign", agent, iid, e.at_ms, d["offerId"]))
-        elif e.type == "cim.agent.offer.rejected":
-            agent, iid, ch = self.offers.pop(d["offerId"])
-            self.room[agent][ch] += 1
-            self.waiting.appendleft((iid, ch))
+        elif e.type in ("cim.agent.offer.accepted", "cim.agent.offer.rejected"):
+            offer = self.offers.pop(d["offerId"], None)
+            if offer is None:  # rescinded meanwhile (the customer left): the answer is late
+                return out + self.match(e.at_ms)
+            agent, iid, ch = offer
+            if e.type == "cim.agent.offer.accepted":
+                self.held[(agent, iid)] = ch
+                out.append(self.record("assign", agent, iid, e.at_ms, d["offerId"]))
+            else:
+                self.room[agent][ch] += 1
+                self.waiting.appendleft((iid, ch))
         elif e.type == "cim.agent.work.completed":
             ch = self.held.pop((d["agentId"], d["interactionId"]))
             if d["agentId"] in self.room:

@@ -244,16 +244,28 @@ class _Needs:
 
 class _Order:
     """Derived from one ``waiting`` dict: per need, its entries in order of service as rows
-    (order key, need number, has a preference)."""
+    (order key, need number, has a preference); per queue, the rows of its entries in order of
+    service (queue lengths and positions by bisection, not by a scan). ``base``: an earlier
+    ``waiting`` dict this one was derived from by a chain of updates, ``changed``: the ids that
+    may differ between the two (what a stage persists, without comparing every entry)."""
 
-    __slots__ = ("by_need", "needs", "src")
+    __slots__ = ("base", "by_need", "by_queue", "changed", "needs", "src")
 
     def __init__(
-        self, src: dict[str, Waiting], by_need: dict[int, list[_Row]], needs: _Needs
+        self,
+        src: dict[str, Waiting],
+        by_need: dict[int, list[_Row]],
+        needs: _Needs,
+        by_queue: dict[str, list[_Row]],
+        base: dict[str, Waiting] | None = None,
+        changed: frozenset[str] = frozenset(),
     ) -> None:
         self.src = src
         self.by_need = by_need
         self.needs = needs
+        self.by_queue = by_queue
+        self.base = base
+        self.changed = changed
 
     def row(self, entry: Waiting) -> _Row:
         return (order_key(entry), self.needs.number(entry), entry.preferred_until_ms is not None)
@@ -451,12 +463,15 @@ def _order(pool: Pool) -> _Order:
     cached = pool._order
     if cached is not None and cached.src is pool.waiting:
         return cached
-    built = _Order(pool.waiting, {}, cached.needs if cached is not None else _Needs())
+    built = _Order(pool.waiting, {}, cached.needs if cached is not None else _Needs(), {})
     for entry in pool.waiting.values():
         row = built.row(entry)
         built.by_need.setdefault(row[1], []).append(row)
+        built.by_queue.setdefault(entry.queue, []).append(row)
     for rows in built.by_need.values():
         rows.sort()
+    for keys in built.by_queue.values():
+        keys.sort()
     pool._order = built
     return built
 
@@ -480,7 +495,9 @@ def _with_waiting(
         new._order = None
         return new
     by_need = old.by_need.copy()
+    by_queue = old.by_queue.copy()
     copied: set[int] = set()
+    copied_queues: set[str] = set()
 
     def rows_of(need: int) -> list[_Row]:
         if need not in copied:
@@ -488,25 +505,86 @@ def _with_waiting(
             copied.add(need)
         return by_need[need]
 
+    def keys_of(queue: str) -> list[_Row]:
+        if queue not in copied_queues:
+            by_queue[queue] = list(by_queue.get(queue, ()))
+            copied_queues.add(queue)
+        return by_queue[queue]
+
     gone = list(removed)
-    if removed_by_need is not None or len(gone) > 32:  # many: one pass per need
+    if removed_by_need is not None or len(gone) > 32:  # many: one pass per need and queue
         ids_by_need = removed_by_need if removed_by_need is not None else {}
         for entry in gone:
             ids_by_need.setdefault(old.needs.number(entry), set()).add(entry.interaction_id)
         for need, ids in ids_by_need.items():
-            by_need[need] = [r for r in by_need.get(need, ()) if r[0][2] not in ids]
-            copied.add(need)
+            if len(ids) > 32 or any(i not in old.src for i in ids):
+                by_need[need] = [r for r in by_need.get(need, ()) if r[0][2] not in ids]
+                copied.add(need)
+                continue
+            rows = rows_of(need)
+            for i in ids:  # a few: found by bisection
+                _drop_row(rows, order_key(old.src[i]))
+        gone_by_queue: dict[str, list[tuple[int, int, str]]] = {}  # queue -> order keys
+        for ids in ids_by_need.values():
+            for i in ids:
+                was = old.src.get(i)
+                if was is not None:
+                    gone_by_queue.setdefault(was.queue, []).append(order_key(was))
+        for queue, dropped in gone_by_queue.items():
+            if len(dropped) > 32:
+                ids = {k[2] for k in dropped}
+                by_queue[queue] = [r for r in by_queue.get(queue, ()) if r[0][2] not in ids]
+                copied_queues.add(queue)
+                continue
+            rows = keys_of(queue)
+            for key in dropped:
+                _drop_row(rows, key)
     else:
         for entry in gone:
-            rows, key = rows_of(old.needs.number(entry)), order_key(entry)
-            i = bisect_left(rows, (key,))
-            if i < len(rows) and rows[i][0] == key:
-                del rows[i]
+            key = order_key(entry)
+            _drop_row(rows_of(old.needs.number(entry)), key)
+            _drop_row(keys_of(entry.queue), key)
+    ids = {entry.interaction_id for entry in added}
+    ids.update(entry.interaction_id for entry in gone)
+    if removed_by_need is not None:
+        ids.update(i for taken in removed_by_need.values() for i in taken)
     for entry in added:
         row = old.row(entry)
         insort(rows_of(row[1]), row)
-    new._order = _Order(waiting, by_need, old.needs)
+        insort(keys_of(entry.queue), row)
+    if old.base is not None and len(old.changed) < _LINEAGE_LIMIT:
+        base, changed = old.base, old.changed | ids
+    else:  # start a new chain from the previous version
+        base, changed = old.src, frozenset(ids)
+    new._order = _Order(waiting, by_need, old.needs, by_queue, base, changed)
     return new
+
+
+def _drop_row(rows: list[_Row], key: tuple[int, int, str]) -> None:
+    """Remove the row of order key ``key`` from sorted ``rows`` (if there)."""
+    at = bisect_left(rows, (key,))
+    if at < len(rows) and rows[at][0] == key:
+        del rows[at]
+
+
+_LINEAGE_LIMIT = 256  # ids a chain of waiting-list updates remembers before it starts anew
+
+
+def waiting_changes(before: Pool, after: Pool) -> frozenset[str] | None:
+    """The interaction ids whose waiting entry may differ between two versions of a pool (a
+    superset: compare the entries to be sure); None when the versions are not known to be
+    related (then every entry must be compared)."""
+    if after.waiting is before.waiting:
+        return frozenset()
+    a = after._order
+    if a is None or a.src is not after.waiting or a.base is None:
+        return None
+    if a.base is before.waiting:
+        return a.changed
+    b = before._order
+    if b is not None and b.src is before.waiting and b.base is a.base:
+        return a.changed | b.changed
+    return None
 
 
 def _carried_unmet(pool: Pool, order: _Order, ready: _Ready) -> set[int]:
@@ -984,7 +1062,8 @@ def match(
         pool._ready = _rebased(ready)
         pool._stable = _Stable(pool.agents, order.needs, unmet)
         return pool, ()
-    sequence = lists[0] if len(lists) == 1 else sorted(chain.from_iterable(lists))
+    # lazily merged: a round that runs out of free agents early reads only the heads
+    sequence = lists[0] if len(lists) == 1 else heapq.merge(*lists)
     source = pool.waiting
     cursor = pool.rr_cursor.copy()
     strategy_of: dict[str, Strategy] = {}
@@ -1374,39 +1453,55 @@ def offer_to(
 
 
 def position_and_wait(
-    pool: Pool, interaction_id: str, now_ms: int, default_handle_ms: int = DEFAULT_HANDLE_MS
+    pool: Pool,
+    interaction_id: str,
+    now_ms: int,
+    default_handle_ms: int = DEFAULT_HANDLE_MS,
+    slots: dict[tuple[str, tuple[SkillRequirement, ...]], int] | None = None,
 ) -> tuple[int, int | None] | None:
     """The waiting entry's position in its queue (1: next) by the order of service, and an
     estimated wait: position / slots that can serve it x the queue's average handle time.
     Slots: the channel capacity of logged-in agents (not away or offline) who meet its
-    required skills. None for the wait when no agent can serve it; None when not waiting."""
+    required skills (``slots``: those already counted for this pool, by need). None for the
+    wait when no agent can serve it; None when not waiting."""
     entry = pool.waiting.get(interaction_id)
     if entry is None:
         return None
-    queue, key = entry.queue, order_key(entry)
-    ahead = 0
-    for w in pool.waiting.values():  # one pass, no call per entry
-        t = w.target
-        if t.queues[0] == queue and (-t.priority, w.enqueued_ms, w.interaction_id) < key:
-            ahead += 1
-    return _estimate(pool, entry, ahead + 1, {}, default_handle_ms)
+    rows = _order(pool).by_queue.get(entry.queue, [])
+    ahead = bisect_left(rows, (order_key(entry),))
+    return _estimate(pool, entry, ahead + 1, {} if slots is None else slots, default_handle_ms)
 
 
 def positions_and_waits(
     pool: Pool, now_ms: int, default_handle_ms: int = DEFAULT_HANDLE_MS
 ) -> dict[str, tuple[int, int | None]]:
-    """``position_and_wait`` of every waiting entry at once (for queue-position notices), in
-    one sort rather than one scan per entry."""
-    by_queue: dict[str, list[Waiting]] = {}
-    for entry in pool.waiting.values():
-        by_queue.setdefault(entry.queue, []).append(entry)
-    slots: dict[tuple[str, tuple[SkillRequirement, ...]], int] = {}
+    """``position_and_wait`` of every waiting entry at once (for queue-position notices), from
+    the order of service each queue keeps."""
+    slots: dict[int, int] = {}  # need number -> slots
     out: dict[str, tuple[int, int | None]] = {}
-    for entries in by_queue.values():
-        entries.sort(key=order_key)
-        for position, entry in enumerate(entries, start=1):
-            out[entry.interaction_id] = _estimate(pool, entry, position, slots, default_handle_ms)
+    waiting = pool.waiting
+    for queue, rows in _order(pool).by_queue.items():
+        handle = pool.handle_ms.get(queue, float(default_handle_ms))
+        for position, (key, need, _) in enumerate(rows, start=1):
+            n = slots.get(need)
+            if n is None:
+                n = slots[need] = _slots(pool, waiting[key[2]])
+            out[key[2]] = (position, round(position / n * handle) if n > 0 else None)
     return out
+
+
+def queue_positions(pool: Pool) -> dict[str, int]:
+    """Every waiting entry's position in its queue (1: next), without the estimated waits."""
+    return {
+        row[0][2]: position
+        for rows in _order(pool).by_queue.values()
+        for position, row in enumerate(rows, start=1)
+    }
+
+
+def queue_lengths(pool: Pool) -> dict[str, int]:
+    """Waiting entries per queue (their first queue), offered ones not counted."""
+    return {queue: len(rows) for queue, rows in _order(pool).by_queue.items() if rows}
 
 
 def _estimate(
@@ -1419,24 +1514,28 @@ def _estimate(
     need = (entry.channel, entry.target.required)
     slots = slots_by_need.get(need)
     if slots is None:
-        agents: Iterable[Agent] = pool.agents.values()
-        if entry.target.required:  # the agents with every skill, from the skill index
-            levels = _ready(pool).levels
-            having: AbstractSet[str] | None = None
-            for r in entry.target.required:
-                by_level = levels.get(r.skill)
-                found = by_level[min(max(r.min_proficiency, 1), 5)] if by_level else _EMPTY
-                having = found if having is None else having & found
-            agents = [pool.agents[i] for i in (having or ()) if i in pool.agents]
-        slots = slots_by_need[need] = sum(
-            a.capacity.get(entry.channel, 0)
-            for a in agents
-            if a.presence not in ("offline", "away")
-        )
+        slots = slots_by_need[need] = _slots(pool, entry)
     if slots <= 0:
         return position, None
     handle = pool.handle_ms.get(entry.queue, float(default_handle_ms))
     return position, round(position / slots * handle)
+
+
+def _slots(pool: Pool, entry: Waiting) -> int:
+    """The channel capacity of the agents logged in (not away or offline) who meet the entry's
+    required skills."""
+    agents: Iterable[Agent] = pool.agents.values()
+    if entry.target.required:  # the agents with every skill, from the skill index
+        levels = _ready(pool).levels
+        having: AbstractSet[str] | None = None
+        for r in entry.target.required:
+            by_level = levels.get(r.skill)
+            found = by_level[min(max(r.min_proficiency, 1), 5)] if by_level else _EMPTY
+            having = found if having is None else having & found
+        agents = [pool.agents[i] for i in (having or ()) if i in pool.agents]
+    return sum(
+        a.capacity.get(entry.channel, 0) for a in agents if a.presence not in ("offline", "away")
+    )
 
 
 def queue_stats(pool: Pool, now_ms: int) -> dict[str, QueueStats]:

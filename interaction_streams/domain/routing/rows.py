@@ -39,12 +39,22 @@ class RoutingRow(WireModel):
     clock_ms: int | None = None
 
 
-def _changed_keys(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+_ABSENT = object()
+
+
+def _changed_keys(
+    before: dict[str, Any], after: dict[str, Any], candidates: Iterable[str] | None = None
+) -> list[str]:
     """Keys whose value is not the same object in ``after`` as in ``before`` (added, replaced
     or removed). The matcher copies a dict to change it and keeps every value it does not
-    change, so identity finds what a step changed; one pass in C-speed comprehensions."""
+    change, so identity finds what a step changed; ``candidates``: the only keys that may
+    differ, when the matcher knows them; else one pass in C-speed comprehensions."""
     if after is before:
         return []
+    if candidates is not None:
+        return [
+            k for k in sorted(candidates) if before.get(k, _ABSENT) is not after.get(k, _ABSENT)
+        ]
     keys = [k for k, v in after.items() if before.get(k) is not v]
     if len(before) > len(after) - len(keys):  # something left
         keys.extend(k for k in before if k not in after)
@@ -71,7 +81,7 @@ def changed_rows(
             else RoutingRow(agent=agent, assignments=after.assignments.get(aid))
         )
     forced = set(touched)
-    ids = set(_changed_keys(before.waiting, after.waiting))
+    ids = set(_changed_keys(before.waiting, after.waiting, m.waiting_changes(before, after)))
     ids.update(_changed_keys(before.offered, after.offered))
     ids.update(_changed_keys(before.offers, after.offers))
     for iid in ids | forced:
