@@ -8,8 +8,11 @@ partitions of every stage), against a one-queue policy without agents.
 
 1. Sustained throughput: all the events produced at once (as fast as aiokafka goes) while one
    worker, then two, run; channel events per second from the first send to the last decision.
-2. The raw ceiling in the same run: plain aiokafka consume → produce of the same channel
-   events, same broker, same partitions.
+2. The ceilings in the same run, on the same channel events, broker and partitions: plain
+   aiokafka consume → produce (the raw ceiling), and one Faust agent that only consumes and
+   sends each record on (the Faust one-hop ceiling: every stage is at least such a hop). The
+   records each stage of the one-worker run handled per channel event (its
+   ``cim_processing_seconds`` count) tell how many hops an event costs.
 3. Latency at fixed offered loads (one worker): contacts paced to ``load`` channel events per
    second for ``step`` seconds; latency from the send of each ``queued`` event to the arrival
    of its ``queued`` decision; p50, p95, p99. A load the worker cannot sustain shows as
@@ -28,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -48,8 +52,10 @@ from interaction_streams.bench.context import (
     end_offsets,
     kafka_broker,
     machine,
+    parse_metrics,
     raw_ceiling,
 )
+from interaction_streams.bench.faust_hop import faust_hop_ceiling
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import WorkerProcess, cloud_event
 from interaction_streams.settings import KafkaSettings
@@ -224,6 +230,7 @@ async def throughput(
             )
         seconds = (decisions.last or time.perf_counter()) - started
         decided = len(decisions.dequeued)
+        handled = await asyncio.to_thread(records_by_stage, run.workers)
         result: dict[str, Any] = {
             "workers": n,
             "channel_events": len(records),
@@ -233,6 +240,9 @@ async def throughput(
             "produce_seconds": round(produced, 3),
             "events_per_second": round(decided * EVENTS_PER_CONTACT / seconds, 1),
             "partitions": c["channel-events"].partitions,
+            "records_per_event_by_stage": {
+                stage: round(n / len(records), 2) for stage, n in sorted(handled.items())
+            },
         }
     finally:
         await decisions.stop()
@@ -243,6 +253,47 @@ async def throughput(
     )
     result["source_topic"] = c["channel-events"].name
     return result
+
+
+def records_by_stage(workers: list[WorkerProcess]) -> dict[str, float]:
+    """Records handled per stage, summed over the workers (``cim_processing_seconds_count``)."""
+    handled: dict[str, float] = {}
+    for w in workers:
+        with urllib.request.urlopen(f"{w.url}/metrics", timeout=10) as response:
+            values = parse_metrics(response.read().decode())
+        for key, value in values.items():
+            if key.startswith("cim_processing_seconds_count{"):
+                stage = key.split('stage="', 1)[1].split('"', 1)[0]
+                handled[stage] = handled.get(stage, 0.0) + value
+    return handled
+
+
+HOP_RECORDS = 30_000  # the Faust hop runs for seconds, not a fraction of one
+
+
+async def hop_ceiling(broker: Broker, partitions: int) -> dict[str, Any]:
+    """The Faust one-hop ceiling on ``HOP_RECORDS`` channel events of the benchmark's kind, in
+    scratch topics with the pipeline's partition count."""
+    source = f"bench-faust-hop-in-{uuid.uuid4().hex[:6]}"
+    sink = f"bench-faust-hop-out-{uuid.uuid4().hex[:6]}"
+    CREATED.extend((source, sink))
+    await create_scratch(broker.bootstrap, [source, sink], partitions)
+    opts = Options()
+    tag = uuid.uuid4().hex[:4]
+    records = [
+        r
+        for i in range(HOP_RECORDS // EVENTS_PER_CONTACT)
+        for r in contact_events(tag, i, opts, ALL)
+    ]
+    async with FastProducer(broker.bootstrap) as producer:
+        await producer.send_all(source, records)
+    c = await faust_hop_ceiling(broker.bootstrap, source, sink, len(records))
+    console.print(f"Faust one-hop ceiling (consume → send): [bold]{c.rate:,.0f}[/] records/s")
+    return {
+        "records": c.records,
+        "seconds": round(c.seconds, 3),
+        "records_per_second": round(c.rate, 1),
+    }
 
 
 async def ceiling(broker: Broker, source: str, partitions: int, expected: int) -> dict[str, Any]:
@@ -385,6 +436,18 @@ def print_table(results: dict[str, Any]) -> None:
         f"{ceil:,.0f} records/s",
         "same broker, partitions",
     )
+    hop = results["faust_hop_ceiling"]["records_per_second"]
+    t.add_row(
+        "Faust one-hop ceiling (agent: consume→send)",
+        f"{hop:,.0f} records/s",
+        f"{100 * hop / ceil:.1f} % of the raw ceiling",
+    )
+    by_stage = results["throughput"][0]["records_per_event_by_stage"]
+    t.add_row(
+        "records handled per channel event (1 worker)",
+        f"{sum(by_stage.values()):.2f}",
+        ", ".join(f"{k} {v}" for k, v in by_stage.items()),
+    )
     for s in results["latency"]:
         t.add_row(
             f"latency at {s['offered_events_per_second']:,}/s",
@@ -411,8 +474,11 @@ async def run_all(opts: Options, broker: Broker, workdir: Path) -> dict[str, Any
     first = results["throughput"][0]
     with console.status("Raw ceiling: plain aiokafka consume → produce on the same broker..."):
         results["ceiling"] = await ceiling(
-            broker, first.pop("source_topic"), first["partitions"], first["channel_events"]
+            broker, first["source_topic"], first["partitions"], first["channel_events"]
         )
+    with console.status("Faust one-hop ceiling: one agent consume → send on the same broker..."):
+        results["faust_hop_ceiling"] = await hop_ceiling(broker, first["partitions"])
+    first.pop("source_topic")
     for r in results["throughput"][1:]:
         r.pop("source_topic", None)
     results["latency"] = await latency(broker, workdir, policy, opts)

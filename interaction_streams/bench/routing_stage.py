@@ -18,7 +18,8 @@ for one routing pool with N agents (default 1,000) and M waiting interactions (d
    topics (``cim.routing.requests.v1`` and ``cim.ingested.agent-events.v1``): one Faust hop.
 4. Raw ceiling of the same run, on the same broker with the worker stopped: the same
    sequential round trip through a plain aiokafka relay (consume a record, produce it to a
-   second topic) in place of the stage.
+   second topic) in place of the stage; and through one Faust agent that only consumes and
+   sends each record on (``bench.faust_hop``): the floor of any Faust stage here.
 
 Figures: p50, p99 and max per kind and overall, the stage's own processing time per record
 (``cim_processing_seconds{stage="routing"}`` of the worker, mean over the cycles), and the
@@ -49,6 +50,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from interaction_streams.admin.topics import apply_topics
+from interaction_streams.bench.faust_hop import hop_process
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import WorkerProcess, cloud_event
 from interaction_streams.settings import KafkaSettings
@@ -268,15 +270,54 @@ async def measure(
     return samples
 
 
-async def ceiling(bootstrap: str, prefix: str, cycles: int) -> list[float]:
-    """The same sequential round trip through a plain aiokafka relay on the same broker."""
-    a, b = f"{prefix}bench.relay-in", f"{prefix}bench.relay-out"
+async def round_trips(
+    bootstrap: str, into: str, out_of: str, cycles: int, ready_timeout: float = 0.0
+) -> list[float]:
+    """Sequential round trips through a relay from ``into`` to ``out_of``: produce a record,
+    wait for it to come out, again (after one record came through within ``ready_timeout``,
+    when the relay has to join its group first)."""
+    driver = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    out = Outputs(bootstrap, [out_of])
+    await driver.start()
+    await out.start()
+    key = orjson.dumps(POOL)
+    samples: list[float] = []
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while ready_timeout:
+            await driver.send_and_wait(into, key=key, value=orjson.dumps({"n": -1}))
+            try:
+                await out.wait_for(lambda v: v.get("n") == -1, timeout=2.0)
+                break
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+        for n in range(cycles):
+            value = orjson.dumps({"n": n, "pad": "x" * 300})
+            started = time.perf_counter()
+            await driver.send_and_wait(into, key=key, value=value)
+            await out.wait_for(lambda v, n=n: v.get("n") == n)
+            samples.append(time.perf_counter() - started)
+    finally:
+        await out.stop()
+        await driver.stop()
+    return samples
+
+
+async def relay_topics(bootstrap: str, prefix: str, name: str) -> tuple[str, str]:
+    a, b = f"{prefix}bench.{name}-in", f"{prefix}bench.{name}-out"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(t, 4, 1) for t in (a, b)])
     finally:
         await admin.close()
+    return a, b
+
+
+async def ceiling(bootstrap: str, prefix: str, cycles: int) -> list[float]:
+    """The same sequential round trip through a plain aiokafka relay on the same broker."""
+    a, b = await relay_topics(bootstrap, prefix, "relay")
     relay_in = AIOKafkaConsumer(
         a,
         bootstrap_servers=bootstrap,
@@ -285,10 +326,7 @@ async def ceiling(bootstrap: str, prefix: str, cycles: int) -> list[float]:
         auto_offset_reset="latest",
     )
     relay_out = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    driver = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    out = Outputs(bootstrap, [b])
-    await asyncio.gather(relay_in.start(), relay_out.start(), driver.start())
-    await out.start()
+    await asyncio.gather(relay_in.start(), relay_out.start())
     for tp in relay_in.assignment():
         await relay_in.position(tp)
 
@@ -297,22 +335,22 @@ async def ceiling(bootstrap: str, prefix: str, cycles: int) -> list[float]:
             await relay_out.send_and_wait(b, key=record.key, value=record.value)
 
     task = asyncio.create_task(relay())
-    samples: list[float] = []
     try:
         await asyncio.sleep(1.0)
-        for n in range(cycles):
-            value = orjson.dumps({"n": n, "pad": "x" * 300})
-            started = time.perf_counter()
-            await driver.send_and_wait(a, key=orjson.dumps(POOL), value=value)
-            await out.wait_for(lambda v, n=n: v.get("n") == n)
-            samples.append(time.perf_counter() - started)
+        return await round_trips(bootstrap, a, b, cycles)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await out.stop()
-        await asyncio.gather(relay_in.stop(), relay_out.stop(), driver.stop())
-    return samples
+        await asyncio.gather(relay_in.stop(), relay_out.stop())
+
+
+async def faust_ceiling(bootstrap: str, prefix: str, cycles: int) -> list[float]:
+    """The same sequential round trip through one Faust agent that only consumes a record and
+    sends it on (``bench.faust_hop``): the floor of any Faust stage on this machine."""
+    a, b = await relay_topics(bootstrap, prefix, "faust-hop")
+    with hop_process(bootstrap, a, b):
+        return await round_trips(bootstrap, a, b, cycles, ready_timeout=90.0)
 
 
 def processing(worker: WorkerProcess) -> tuple[float, float]:
@@ -396,6 +434,7 @@ async def run(opts: argparse.Namespace, bootstrap: str, workdir: Path) -> dict[s
         worker.stop()
     raw = await ceiling(bootstrap, prefix, opts.cycles)
     result["ceiling"] = figures(raw)
+    result["faust_hop"] = figures(await faust_ceiling(bootstrap, prefix, opts.cycles))
     result["ratio_p50"] = round(result["ceiling"]["p50_ms"] / result["latency"]["all"]["p50_ms"], 3)
     result["ratio_p99"] = round(result["ceiling"]["p99_ms"] / result["latency"]["all"]["p99_ms"], 3)
     return result
@@ -435,8 +474,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"routing stage, one pool: {opts.agents} agents, {opts.waiting} waiting")
     print(f"fill: {result['fill_seconds']} s")
     print(f"{'kind':<8} {'count':>6} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
-    for kind, f in [*result["latency"].items(), ("ceiling", result["ceiling"])]:
-        print(f"{kind:<8} {f['count']:>6} {f['p50_ms']:>9} {f['p99_ms']:>9} {f['max_ms']:>9}")
+    rows = [
+        *result["latency"].items(),
+        ("ceiling", result["ceiling"]),
+        ("faust-hop", result["faust_hop"]),
+    ]
+    for kind, f in rows:
+        print(f"{kind:<9} {f['count']:>6} {f['p50_ms']:>9} {f['p99_ms']:>9} {f['max_ms']:>9}")
     per_record = result["stage_processing_ms_per_record"]
     print(f"stage processing per record (worker's histogram): {per_record} ms")
     print(f"ratio ceiling/stage: p50 {result['ratio_p50']}, p99 {result['ratio_p99']}")

@@ -23,7 +23,13 @@ from interaction_streams.harness import cloud_event
 from interaction_streams.simulator.core import Emitted, Simulation
 from interaction_streams.simulator.dashboard import Dashboard
 
-OUTPUTS = ("work-assignments", "routing-decisions", "deadletter", "escalations")
+OUTPUTS = (
+    "work-assignments",
+    "routing-decisions",
+    "routing-positions",
+    "deadletter",
+    "escalations",
+)
 
 
 @dataclass
@@ -152,7 +158,7 @@ def _feed(
         dashboard.on_assignment(body)
         if react:
             sim.on_assignment(WorkAssignment.model_validate(body))
-    elif topic_id == "routing-decisions":
+    elif topic_id in ("routing-decisions", "routing-positions"):
         dashboard.on_decision(body)
     elif topic_id == "deadletter":
         dashboard.on_dead_letter(body)

@@ -112,6 +112,7 @@ class RoutingShell:
         self.requests = model_topic(self.app, c, "routing-requests", RoutingRequest)
         self.commands = model_topic(self.app, c, "routing-commands", RoutingCommand)
         self.decisions = model_topic(self.app, c, "routing-decisions", RoutingDecision)
+        self.position_updates = model_topic(self.app, c, "routing-positions", RoutingDecision)
         self.assignments = model_topic(self.app, c, "work-assignments", WorkAssignment)
         self.strategies = {name: q.strategy for name, q in self.policy.queues.items()}
         self.offer_timeout_ms = int(self.settings.routing_offer_timeout_seconds * 1000)
@@ -563,7 +564,8 @@ class RoutingShell:
             alternatives=offering[0] if offering else (),
             announcement=offering[1] if offering else None,
         )
-        await self.decisions.send(key=stage_key(iid), value=decision)
+        topic = self.position_updates if kind == "position" else self.decisions
+        await topic.send(key=stage_key(iid), value=decision)
 
     def _count(self, pool_id: str, decision: m.Decision) -> None:
         """Per-queue statistics of a decision: offers by outcome, answers within the

@@ -937,7 +937,7 @@ def test_position_updates_are_rate_limited_per_interaction(
             len(
                 [
                     d
-                    for d in outputs(kafka_bootstrap, topics, "routing-decisions", 5)
+                    for d in outputs(kafka_bootstrap, topics, "routing-positions", 2)
                     if d["kind"] == "position"
                 ]
             )
@@ -946,8 +946,11 @@ def test_position_updates_are_rate_limited_per_interaction(
     )
     positions = [
         (d["interactionId"], d["position"], d["at"])
-        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 5)
+        for d in outputs(kafka_bootstrap, topics, "routing-positions", 2)
         if d["kind"] == "position"
     ]
+    # position updates stay off the decisions topic
+    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    assert not [d for d in decisions if d["kind"] == "position"]
     at = "2026-11-26T09:00:15Z"
     assert sorted(positions) == [("w2", 1, at), ("w3", 2, at)]
