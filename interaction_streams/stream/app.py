@@ -93,6 +93,7 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     )
     solicitation = load_solicitation_policy(settings.solicitation_policy)
     outbound = OutboundShell(app, contract, settings, metrics, deadletters, solicitation)
+    customers.riders.append(outbound.ride)
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)

@@ -35,6 +35,7 @@ from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
+    Handler,
     StageClock,
     each_record,
     may_run_timer,
@@ -56,6 +57,7 @@ class CustomerShell:
     # Contexts whose snapshot debouncing held back: party id -> when it may go out. In
     # memory, rebuilt from the table after each recovery, so the timer never scans it all.
     held_back: dict[str, int] = field(default_factory=dict)
+    riders: list[Handler] = field(default_factory=list)  # stages reading the same records
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -91,7 +93,9 @@ class CustomerShell:
     # ---- the agent ----
 
     async def _run(self, stream: StreamT[Any]) -> None:
-        await each_record(stream, "customers", self.metrics, self.deadletters, self._handle)
+        await each_record(
+            stream, "customers", self.metrics, self.deadletters, self._handle, self.riders
+        )
 
     async def _handle(self, record: RawRecord) -> None:
         if record.topic == self.commands_topic:

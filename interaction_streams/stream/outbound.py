@@ -47,6 +47,7 @@ from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
     StageClock,
     each_record,
+    handle_record,
     may_run_timer,
     model_topic,
     raw_topic,
@@ -80,13 +81,10 @@ class OutboundShell:
         self.moments_topic = c["customer-moments"].name
         self.commands_topic = c["outbound-commands"].name
         self.clock = StageClock(live=self.settings.clock == "live")
+        # Profiles and interaction facts reach this stage on the customer stage's agent
+        # (``ride``): the same topics, keyed by party id too, so one Faust hop serves both.
         self.source = raw_topic(
-            self.app,
-            self.outbound_topic,
-            self.profile_topic,
-            self.facts_topic,
-            self.moments_topic,
-            self.commands_topic,
+            self.app, self.outbound_topic, self.moments_topic, self.commands_topic
         )
         self.commands = model_topic(self.app, c, "outbound-commands", OutboundCommand)
         self.decisions = model_topic(self.app, c, "outbound-decisions", OutboundDecision)
@@ -110,6 +108,12 @@ class OutboundShell:
 
     async def _run(self, stream: StreamT[Any]) -> None:
         await each_record(stream, "outbound", self.metrics, self.deadletters, self._handle)
+
+    async def ride(self, record: RawRecord) -> None:
+        """A record of the customer stage's agent: profiles and interaction facts are ours too
+        (the table row of a party lives in the same partition number: both keyed by party)."""
+        if record.topic in (self.profile_topic, self.facts_topic):
+            await handle_record("outbound", self.metrics, self.deadletters, self._handle, record)
 
     async def _handle(self, record: RawRecord) -> None:
         topic, value = record.topic, record.value or b""

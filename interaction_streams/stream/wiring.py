@@ -38,26 +38,42 @@ def model_topic(
     )
 
 
+Handler = Callable[[RawRecord], Awaitable[None]]
+
+
 async def each_record(
     stream: StreamT[Any],
     stage: str,
     metrics: Metrics,
     deadletters: DeadLetterSink,
-    handle: Callable[[RawRecord], Awaitable[None]],
+    handle: Handler,
+    riders: list[Handler] | None = None,
 ) -> None:
-    """Run ``handle`` on every record; a failure dead-letters the record, never the stream."""
+    """Run ``handle`` on every record; a failure dead-letters the record, never the stream.
+    ``riders``: stages keyed alike that read some of the same topics and ride along on this
+    agent's records (one Faust hop for both; each rider filters and isolates its own)."""
     async for event in stream.events():
-        started = time.perf_counter()
         record = raw_record(event)
-        bind_record(stage, record)  # log lines carry the record's correlation ids
-        try:
-            await handle(record)
-        except Exception as exc:  # a bug must not stall the partition
-            log.exception(
-                "%s stage failed on %s[%s]@%s", stage, record.topic, record.partition, record.offset
-            )
-            await deadletters.send(record, Rejected("processing-error", repr(exc)))
-        metrics.processing.labels(stage).observe(time.perf_counter() - started)
+        await handle_record(stage, metrics, deadletters, handle, record)
+        for ride in riders or ():
+            await ride(record)
+
+
+async def handle_record(
+    stage: str, metrics: Metrics, deadletters: DeadLetterSink, handle: Handler, record: RawRecord
+) -> None:
+    """``handle`` one record of ``stage``: correlation ids bound, failures dead-lettered, the
+    processing time measured."""
+    started = time.perf_counter()
+    bind_record(stage, record)  # log lines carry the record's correlation ids
+    try:
+        await handle(record)
+    except Exception as exc:  # a bug must not stall the partition
+        log.exception(
+            "%s stage failed on %s[%s]@%s", stage, record.topic, record.partition, record.offset
+        )
+        await deadletters.send(record, Rejected("processing-error", repr(exc)))
+    metrics.processing.labels(stage).observe(time.perf_counter() - started)
 
 
 @dataclass
