@@ -94,6 +94,8 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     solicitation = load_solicitation_policy(settings.solicitation_policy)
     outbound = OutboundShell(app, contract, settings, metrics, deadletters, solicitation)
     customers.riders.append(outbound.ride)
+    interactions.riders.append(escalation.ride_channel)
+    routing.riders.append(escalation.ride_routing)
     api = ApiSettings()
     hub = register_hub(app, contract, settings.kafka, api, metrics)
     register_tmf683_api(app, interactions, api)

@@ -40,6 +40,7 @@ from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
     StageClock,
     each_record,
+    handle_record,
     may_run_timer,
     model_topic,
     raw_topic,
@@ -88,19 +89,20 @@ class EscalationShell:
         self.guidance = GuidanceWiring(
             self.app, c, self.settings, self.metrics, self.guidance_policy
         )
+        # The ingested channel events reach this stage on the interaction stage's agent and
+        # the routing requests and agent events reach the forwarder on the routing stage's
+        # (``ride_channel``, ``ride_routing``): one Faust hop serves both stages.
         self.source = raw_topic(
             self.app,
             self.events_topic,
             self.decisions_topic,
-            self.channel_topic,
             self.commands_topic,
             self.guidance.responses_topic,
         )
         self.app.agent(self.source, name="escalation")(self._run)
         self.agent_topic = c["ingested-agent"].name
-        forward = raw_topic(
-            self.app, c["routing-requests"].name, c["work-assignments"].name, self.agent_topic
-        )
+        self.requests_topic = c["routing-requests"].name
+        forward = raw_topic(self.app, c["work-assignments"].name)
         self.app.agent(forward, name="escalation-forward")(self._run_forward)
         self.app.timer(self.settings.escalation_sweep_seconds, name="escalation-ticks")(self._sweep)
 
@@ -109,13 +111,27 @@ class EscalationShell:
     async def _run_forward(self, stream: StreamT[Any]) -> None:
         await each_record(stream, "escalation-forward", self.metrics, self.deadletters, self._fwd)
 
+    async def ride_routing(self, record: RawRecord) -> None:
+        """A record of the routing stage's agent: routing requests and agent events are
+        forwarded from there (the forwarder writes no table: any partition will do)."""
+        if record.topic in (self.requests_topic, self.agent_topic):
+            await handle_record(
+                "escalation-forward", self.metrics, self.deadletters, self._fwd, record
+            )
+
+    async def ride_channel(self, record: RawRecord) -> None:
+        """A record of the interaction stage's agent: the ingested channel events (keyed by
+        interaction id, as this stage's table: its rows live in the same partition number)."""
+        if record.topic == self.channel_topic:
+            await handle_record("escalation", self.metrics, self.deadletters, self._handle, record)
+
     async def _fwd(self, record: RawRecord) -> None:
         value = record.value or b""
         if record.topic == self.agent_topic:
             if any(t in value for t in _GUIDANCE_TYPES):
                 await self._forward_agent_event(value)
             return
-        if record.topic == self.contract["routing-requests"].name:
+        if record.topic == self.requests_topic:
             request = RoutingRequest.model_validate_json(value)
             if request.command != "enqueue":
                 return

@@ -45,6 +45,7 @@ from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
+    Handler,
     StageClock,
     each_record,
     may_run_timer,
@@ -68,6 +69,7 @@ class InteractionShell:
     closed: dict[str, int] = field(default_factory=dict)
     # Called with (event type, event time) for every channel event applied (channel traffic).
     observers: list[Callable[[str, int], Awaitable[None]]] = field(default_factory=list)
+    riders: list[Handler] = field(default_factory=list)  # stages reading the same records
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -101,7 +103,9 @@ class InteractionShell:
 
     async def _run(self, stream: StreamT[Any]) -> None:
         await self.contact_index.wait_ready()
-        await each_record(stream, "interactions", self.metrics, self.deadletters, self._handle)
+        await each_record(
+            stream, "interactions", self.metrics, self.deadletters, self._handle, self.riders
+        )
 
     async def _handle(self, record: RawRecord) -> None:
         if record.topic == self.commands_topic:

@@ -62,6 +62,7 @@ from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
+    Handler,
     StageClock,
     each_record,
     may_run_timer,
@@ -99,6 +100,7 @@ class RoutingShell:
     stat_labels: set[tuple[str, str]] = field(default_factory=set)  # (pool, queue) set
     offering: dict[str, tuple[tuple[str, ...], str | None]] = field(default_factory=dict)
     presence_labels: set[tuple[str, str]] = field(default_factory=set)
+    riders: list[Handler] = field(default_factory=list)  # stages reading the same records
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -184,7 +186,9 @@ class RoutingShell:
     # ---- the agent ----
 
     async def _run(self, stream: StreamT[Any]) -> None:
-        await each_record(stream, "routing", self.metrics, self.deadletters, self._handle)
+        await each_record(
+            stream, "routing", self.metrics, self.deadletters, self._handle, self.riders
+        )
 
     async def _handle(self, record: RawRecord) -> None:
         if record.topic == self.requests_topic:
