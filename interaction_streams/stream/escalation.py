@@ -1,6 +1,8 @@
 """The escalation stage (keyed by interaction id): TMF683 events, routing decisions, email
-messages and its own commands → the escalation table → records on ``cim.escalations.v1`` and,
-for level L1, ``escalate`` requests on ``cim.routing.requests.v1`` (keyed by routing pool).
+messages and its own commands → the escalation table → records on ``cim.escalations.v1``,
+for level L1 ``escalate`` requests on ``cim.routing.requests.v1`` (keyed by routing pool),
+and, for an escalation of a known party that closes with its cause, ``escalation`` commands
+(opened, closed) on ``cim.outbound.commands.v1`` (keyed by party id: the cool-down).
 
 Facts keyed otherwise reach the stage re-keyed by interaction id through
 ``cim.escalation.commands.v1``: the customer's context from enqueue routing requests (keyed by
@@ -25,6 +27,7 @@ from interaction_streams.contract.escalation import EscalationCommand, Escalatio
 from interaction_streams.contract.events.agent import GuidanceStepCompleted, RecommendationAnswer
 from interaction_streams.contract.events.registry import type_payload
 from interaction_streams.contract.guidance import RecommendationResponse
+from interaction_streams.contract.outbound import OutboundCommand
 from interaction_streams.contract.routing import RoutingDecision, RoutingRequest, WorkAssignment
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.escalation import case as esc
@@ -75,6 +78,7 @@ class EscalationShell:
         self.commands = model_topic(self.app, c, "escalation-commands", EscalationCommand)
         self.records = model_topic(self.app, c, "escalations", EscalationRecord)
         self.routing = model_topic(self.app, c, "routing-requests", RoutingRequest)
+        self.outbound = model_topic(self.app, c, "outbound-commands", OutboundCommand)
         self.table = model_table(
             self.app,
             "escalation",
@@ -316,6 +320,8 @@ class EscalationShell:
                 await self.routing.send(
                     key=stage_key(item.routing.routing_pool), value=item.routing
                 )
+            if item.outbound is not None:
+                await self.outbound.send(key=stage_key(item.outbound.party_id), value=item.outbound)
 
     # ---- durable timers ----
 

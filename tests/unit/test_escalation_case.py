@@ -236,6 +236,43 @@ def test_a_second_abandonment_alerts_once_and_never_closes(policy: EscalationPol
     assert not case.open
 
 
+def signals(out: list[esc.Fired]) -> list[tuple[str, str | None, bool | None]]:
+    return [
+        (f.outbound.party_id, f.outbound.escalation_id, f.outbound.open) for f in out if f.outbound
+    ]
+
+
+def test_the_outbound_stage_hears_of_a_party_escalation_while_it_is_open(
+    policy: EscalationPolicy,
+) -> None:
+    case, out = run(policy, [queued(T, "vip")], T + 31 * S)
+    l1, l2 = (f.record for f in out if f.record.kind == "escalated")
+    assert signals(out) == [("ada", l1.id, True), ("ada", l2.id, True)]
+    opened = next(f.outbound for f in out if f.outbound is not None)
+    assert opened.command == "escalation" and opened.time == l1.at
+    case, closing = esc.advance(
+        esc.on_interaction(case, resource("connected"), T + 40 * S), policy, T + 40 * S
+    )
+    assert signals(closing) == [("ada", l1.id, False), ("ada", l2.id, False)]
+    # A redelivered answer fires nothing, so nothing reaches the outbound stage twice.
+    assert esc.advance(case, policy, T + 41 * S)[1] == []
+
+
+def test_no_outbound_signal_without_a_party_or_for_an_escalation_that_never_closes(
+    policy: EscalationPolicy,
+) -> None:
+    _, out = run(policy, [queued(T, "vip", relatedParty=[])], T + 31 * S)
+    assert ("escalated", "answer-time", "L2") in kinds(out) and signals(out) == []
+    steps = [
+        context(T, context_abandoned24h=1),
+        queued(T),
+        closed(T + 5 * S, statusChangeReason="abandoned"),
+    ]
+    _, out = run(policy, steps, T + 100 * S)
+    never = [f for f in out if f.record.cause == "second-abandonment"]
+    assert [f.record.kind for f in never] == ["escalated"] and never[0].outbound is None
+
+
 @settings(max_examples=60, deadline=None)
 @given(ticks=st.lists(st.integers(min_value=0, max_value=200), max_size=12))
 def test_ticks_at_any_times_give_the_same_records(ticks: list[int]) -> None:

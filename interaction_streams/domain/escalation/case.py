@@ -2,20 +2,25 @@
 
 ``advance(case, policy, now_ms)`` is the pure step: it fires every warning and level due by
 ``now_ms`` (each once: its deterministic id is remembered in ``fired``) and closes the open
-escalations whose cause ended. The shell calls it with an event's time before and after
-applying the event (so a deadline due before an answer fires, one due after does not,
-whatever the arrival of timer ticks) and with the stage clock on a tick.
+escalations whose cause ended. An escalation that stays open until its cause ends, raised
+for an interaction of a known party, also signals the outbound stage (an ``escalation``
+command keyed by party id, opened and later closed under the escalation's id), so the
+party's solicitation cool-down lasts as long as the escalation. The shell calls ``advance``
+with an event's time before and after applying the event (so a deadline due before an
+answer fires, one due after does not, whatever the arrival of timer ticks) and with the
+stage clock on a tick.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from interaction_streams.contract.base import WireModel
 from interaction_streams.contract.escalation import EscalationRecord
+from interaction_streams.contract.outbound import OutboundCommand
 from interaction_streams.contract.routing import RoutingRequest
 from interaction_streams.domain.escalation.calendar import add_business_seconds
 from interaction_streams.domain.escalation.policy import EscalationPolicy, LevelStep
@@ -33,6 +38,7 @@ class OpenEscalation(WireModel):
     cause_key: str
     level: Literal["L1", "L2", "L3"]
     closes: Closes
+    party_id: str | None = None  # the party the outbound stage was told of (its close goes there)
 
 
 class Case(WireModel):
@@ -97,6 +103,24 @@ class Cause:
 class Fired:
     record: EscalationRecord
     routing: RoutingRequest | None = None  # L1: raise the priority in the routing stage
+    outbound: OutboundCommand | None = None  # the party's escalation opened or closed
+
+
+def outbound_signal(
+    party_id: str | None, escalation_id: str, is_open: bool, at_ms: int
+) -> OutboundCommand | None:
+    """The ``escalation`` command of the outbound stage (keyed by party id): its id is the
+    escalation's deterministic id, and the outbound stage keeps a set of open ids, so a
+    redelivered signal changes nothing. None for an unknown party."""
+    if not party_id:
+        return None
+    return OutboundCommand(
+        command="escalation",
+        party_id=party_id,
+        time=ms_time(at_ms),
+        escalation_id=escalation_id,
+        open=is_open,
+    )
 
 
 def record_id(iid: str, cause_key: str, what: str) -> str:
@@ -289,8 +313,12 @@ def advance(case: Case, policy: EscalationPolicy, now_ms: int) -> tuple[Case, li
             new_fired.append(rid)
             if step.level == "L1" and case.phase not in WAITING:
                 continue  # nothing to raise: the interaction no longer waits
-            out.append(_fire(case, policy, cause, step, rid, due))
+            item = _fire(case, policy, cause, step, rid, due)
             if cause.closes != "never":
+                # Only an escalation that will close cools the party down: one that never
+                # closes would silence the party's marketing for good.
+                signal = outbound_signal(case.party_id, rid, True, due)
+                item = replace(item, outbound=signal)
                 opened.append(
                     OpenEscalation(
                         id=rid,
@@ -298,8 +326,10 @@ def advance(case: Case, policy: EscalationPolicy, now_ms: int) -> tuple[Case, li
                         cause_key=cause.key,
                         level=step.level,
                         closes=cause.closes,
+                        party_id=signal.party_id if signal is not None else None,
                     )
                 )
+            out.append(item)
     keys = {c.key for c in active}
     still: list[OpenEscalation] = []
     for esc in (*case.open, *opened):
@@ -308,7 +338,8 @@ def advance(case: Case, policy: EscalationPolicy, now_ms: int) -> tuple[Case, li
             still.append(esc)
             continue
         rid = record_id(case.interaction_id, esc.cause_key, f"{esc.level}|closed")
-        out.append(Fired(_close(case, policy, esc, rid, now_ms)))
+        signal = outbound_signal(esc.party_id, esc.id, False, now_ms)
+        out.append(Fired(_close(case, policy, esc, rid, now_ms), outbound=signal))
     if not new_fired and not opened and len(still) == len(case.open) and now_ms <= case.clock_ms:
         return case, out
     return case.model_copy(
