@@ -74,7 +74,10 @@ def start(worker_factory: WorkerFactory, tmp_path: Path) -> WorkerProcess:
     path = tmp_path / "escalation.yaml"
     path.write_text(POLICY)
     return worker_factory(
-        cim_clock="event", cim_escalation_policy=str(path), cim_sweep_interval_seconds="0.3"
+        cim_clock="event",
+        cim_escalation_policy=str(path),
+        cim_sweep_interval_seconds="0.3",
+        cim_escalation_case_retention_seconds="3600",
     )
 
 
@@ -184,6 +187,23 @@ def test_a_waiting_vip_complaint_with_an_overdue_bill_escalates_at_every_level(
     until(lambda: closed() == closes)
     rows = read(kafka_bootstrap, topics, "escalations", 10)
     assert {r["reason"] for r in rows if r["kind"] == "closed"} == {"answered"}
+
+    # The end of the call never arrives: an hour of event time after the case's last activity
+    # (CIM_ESCALATION_CASE_RETENTION_SECONDS here) the stage deletes it, closing the complaint
+    # escalation still open, and ada's marketing cool-down ends with it.
+    clock(kafka_bootstrap, topics, T + 3703 * S)
+    complaint = by[("escalated", "complaint", "L3")]["id"]
+
+    def expired() -> list[Any]:
+        rows = read(kafka_bootstrap, topics, "escalations", 11, 0.3)
+        return [r for r in rows if r.get("escalationId") == complaint]
+
+    until(lambda: bool(expired()))
+    assert [(r["kind"], r["reason"]) for r in expired()] == [("closed", "expired")]
+    signals = read(kafka_bootstrap, topics, "outbound-commands", 1, 0.3)
+    assert {"partyId": "ada", "escalationId": complaint, "open": False}.items() <= next(
+        c for c in signals if c["escalationId"] == complaint and not c["open"]
+    ).items()
 
 
 def test_email_response_promised_callback_and_second_abandonment(
