@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     escalation_retention_seconds: float = Field(
         default=86_400, ge=0, description="how long a resolved case is kept against redelivery"
     )
+    escalation_case_retention_seconds: float = Field(
+        default=604_800,
+        gt=0,
+        description="how long (event time) a case is kept after its last activity when its "
+        "interaction never closes",
+    )
     solicitation_policy: Path = Field(
         default=Path(__file__).resolve().parents[1] / "deploy" / "policies" / "solicitation.yaml",
         description="YAML file of the solicitation policy (consent, quiet hours, caps...)",

@@ -1,13 +1,18 @@
 """The escalation stage (keyed by interaction id): TMF683 events, routing decisions, email
-messages and its own commands → the escalation table → records on ``cim.escalations.v1`` and,
-for level L1, ``escalate`` requests on ``cim.routing.requests.v1`` (keyed by routing pool).
+messages and its own commands → the escalation table → records on ``cim.escalations.v1``,
+for level L1 ``escalate`` requests on ``cim.routing.requests.v1`` (keyed by routing pool),
+and, for an escalation of a known party that closes with its cause, ``escalation`` commands
+(opened, closed) on ``cim.outbound.commands.v1`` (keyed by party id: the cool-down).
 
 Facts keyed otherwise reach the stage re-keyed by interaction id through
 ``cim.escalation.commands.v1``: the customer's context from enqueue routing requests (keyed by
 pool) and work assignments (keyed by agent). Durable timers: each case's next due time is in
 an in-memory index rebuilt from the table after every recovery; a Faust timer sends a tick
 for each due case through the commands topic (timers cannot write tables) and the agent
-re-checks it on the stage clock.
+re-checks it on the stage clock. The same ticks delete a case (``esc.expire``)
+``CIM_ESCALATION_RETENTION_SECONDS`` after it resolved, or
+``CIM_ESCALATION_CASE_RETENTION_SECONDS`` of event time after its last activity when its
+interaction never closes (its open escalations close with reason ``expired``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from interaction_streams.contract.escalation import EscalationCommand, Escalatio
 from interaction_streams.contract.events.agent import GuidanceStepCompleted, RecommendationAnswer
 from interaction_streams.contract.events.registry import type_payload
 from interaction_streams.contract.guidance import RecommendationResponse
+from interaction_streams.contract.outbound import OutboundCommand
 from interaction_streams.contract.routing import RoutingDecision, RoutingRequest, WorkAssignment
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.domain.escalation import case as esc
@@ -73,9 +79,11 @@ class EscalationShell:
         self.commands_topic = c["escalation-commands"].name
         self.clock = StageClock(live=self.settings.clock == "live")
         self.retention_ms = int(self.settings.escalation_retention_seconds * 1000)
+        self.idle_ms = int(self.settings.escalation_case_retention_seconds * 1000)
         self.commands = model_topic(self.app, c, "escalation-commands", EscalationCommand)
         self.records = model_topic(self.app, c, "escalations", EscalationRecord)
         self.routing = model_topic(self.app, c, "routing-requests", RoutingRequest)
+        self.outbound = model_topic(self.app, c, "outbound-commands", OutboundCommand)
         self.table = model_table(
             self.app,
             "escalation",
@@ -220,7 +228,11 @@ class EscalationShell:
             if not iid:
                 return
             if event.get("eventType") == "PartyInteractionDeleteEvent":
+                erased = self.table.get(iid)
                 self._forget(iid)  # erased: no personal data stays behind
+                if erased is not None:  # the party's cool-down ends with the case
+                    for signal in esc.released(erased, _ms(event.get("eventTime"))):
+                        await self.outbound.send(key=stage_key(signal.party_id), value=signal)
                 return
             at_ms = _ms(event.get("eventTime"))
             event_id = event.get("eventId")
@@ -290,7 +302,7 @@ class EscalationShell:
         before = self.table.get(iid)
         current = before if before is not None else esc.Case(interaction_id=iid)
         current, early = esc.advance(current, self.policy, at_ms)
-        current, late = esc.advance(apply(current), self.policy, at_ms)
+        current, late = esc.advance(esc.touched(apply(current), at_ms), self.policy, at_ms)
         await self._save(iid, before, current, [*early, *late])
 
     def _forget(self, iid: str) -> None:
@@ -312,10 +324,12 @@ class EscalationShell:
         if before is None:
             self.due.pop(iid, None)
             return
-        if self._expired(before, now):
-            self._forget(iid)
-            return
         current, fired = esc.advance(before, self.policy, now)
+        closes = esc.expire(current, self.policy, now, self.retention_ms, self.idle_ms)
+        if closes is not None:  # resolved long ago, or its interaction never closed
+            self._forget(iid)
+            await self._send(iid, [*fired, *closes])
+            return
         await self._save(iid, before, current, fired)
 
     async def _save(
@@ -324,6 +338,9 @@ class EscalationShell:
         if case != before:
             self.table[iid] = case
         self._index(iid, case)
+        await self._send(iid, fired)
+
+    async def _send(self, iid: str, fired: list[esc.Fired]) -> None:
         for item in fired:
             record = item.record
             self.metrics.escalations.labels(record.cause, record.level or "-", record.kind).inc()
@@ -332,21 +349,15 @@ class EscalationShell:
                 await self.routing.send(
                     key=stage_key(item.routing.routing_pool), value=item.routing
                 )
+            if item.outbound is not None:
+                await self.outbound.send(key=stage_key(item.outbound.party_id), value=item.outbound)
 
     # ---- durable timers ----
 
-    def _expired(self, case: esc.Case, now_ms: int) -> bool:
-        return (
-            case.closed
-            and not case.open
-            and esc.next_due_ms(case, self.policy) is None
-            and now_ms >= case.clock_ms + self.retention_ms
-        )
-
     def _index(self, iid: str, case: esc.Case) -> None:
         due = esc.next_due_ms(case, self.policy)
-        if case.closed and not case.open:
-            due = case.clock_ms + self.retention_ms if due is None else due
+        if due is None:  # nothing to fire: the tick that deletes the case
+            due = esc.deletion_due_ms(case, self.policy, self.retention_ms, self.idle_ms)
         if due is None:
             self.due.pop(iid, None)
         else:

@@ -48,6 +48,7 @@ from interaction_streams.domain.routing.decide import (
 )
 from interaction_streams.domain.routing.policy import RoutingPolicy, next_policy
 from interaction_streams.domain.routing.positions import position_updates
+from interaction_streams.domain.routing.request import legs_to_withdraw
 from interaction_streams.domain.routing.rows import (
     RoutedEntry,
     RoutingRow,
@@ -232,7 +233,12 @@ class RoutingShell:
         routed = self.routed.setdefault(pool_id, {})
         if request.command == "withdraw":
             pool, decisions = m.remove(before, iid, request.reason or "withdrawn", now)
-            await self._settle(pool_id, before, pool, list(decisions), due_steps=False)
+            removed = list(decisions)
+            # The call is over: its consult and conference legs go too (offers rescinded).
+            for leg in legs_to_withdraw(iid, request.reason, pool.waiting, pool.offered):
+                pool, decisions = m.remove(pool, leg, "call-ended", now)
+                removed.extend(decisions)
+            await self._settle(pool_id, before, pool, removed, due_steps=False)
             return
         if request.command == "escalate":
             await self._escalate(pool_id, before, request, now)

@@ -74,7 +74,10 @@ def start(worker_factory: WorkerFactory, tmp_path: Path) -> WorkerProcess:
     path = tmp_path / "escalation.yaml"
     path.write_text(POLICY)
     return worker_factory(
-        cim_clock="event", cim_escalation_policy=str(path), cim_sweep_interval_seconds="0.3"
+        cim_clock="event",
+        cim_escalation_policy=str(path),
+        cim_sweep_interval_seconds="0.3",
+        cim_escalation_case_retention_seconds="3600",
     )
 
 
@@ -82,8 +85,10 @@ def send(bootstrap: str, topics: TopicContract, topic_id: str, records: list[Rec
     asyncio.run(produce(bootstrap, topics[topic_id].name, records))
 
 
-def read(bootstrap: str, topics: TopicContract, topic_id: str, expected: int) -> list[Any]:
-    got = asyncio.run(read_topic(bootstrap, topics[topic_id].name, expected, 2.0, 90.0))
+def read(
+    bootstrap: str, topics: TopicContract, topic_id: str, expected: int, idle: float = 2.0
+) -> list[Any]:
+    got = asyncio.run(read_topic(bootstrap, topics[topic_id].name, expected, idle, 90.0))
     return [orjson.loads(r.value or b"") for r in got]
 
 
@@ -183,6 +188,23 @@ def test_a_waiting_vip_complaint_with_an_overdue_bill_escalates_at_every_level(
     rows = read(kafka_bootstrap, topics, "escalations", 10)
     assert {r["reason"] for r in rows if r["kind"] == "closed"} == {"answered"}
 
+    # The end of the call never arrives: an hour of event time after the case's last activity
+    # (CIM_ESCALATION_CASE_RETENTION_SECONDS here) the stage deletes it, closing the complaint
+    # escalation still open, and ada's marketing cool-down ends with it.
+    clock(kafka_bootstrap, topics, T + 3703 * S)
+    complaint = by[("escalated", "complaint", "L3")]["id"]
+
+    def expired() -> list[Any]:
+        rows = read(kafka_bootstrap, topics, "escalations", 11, 0.3)
+        return [r for r in rows if r.get("escalationId") == complaint]
+
+    until(lambda: bool(expired()))
+    assert [(r["kind"], r["reason"]) for r in expired()] == [("closed", "expired")]
+    signals = read(kafka_bootstrap, topics, "outbound-commands", 1, 0.3)
+    assert {"partyId": "ada", "escalationId": complaint, "open": False}.items() <= next(
+        c for c in signals if c["escalationId"] == complaint and not c["open"]
+    ).items()
+
 
 def test_email_response_promised_callback_and_second_abandonment(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
@@ -199,7 +221,12 @@ def test_email_response_promised_callback_and_second_abandonment(
             channel("interaction.abandoned", "b1", T + 3 * S),
         ],
     )
-    profile = cloud_event("cim.customer.profile.updated", {"partyId": "bob"}, "p-bob", iso(T))
+    bob = {
+        "partyId": "bob",
+        "emails": ["bob@example.com"],
+        "consents": [{"channel": "email", "purpose": "marketing", "granted": True}],
+    }
+    profile = cloud_event("cim.customer.profile.updated", bob, "p-bob", iso(T))
     send(kafka_bootstrap, topics, "customer-profile", [(b"bob", profile, [])])
     until(lambda: b'"abandoned":1' in worker.get("/customerContext/bob")[1])
     send(
@@ -233,6 +260,37 @@ def test_email_response_promised_callback_and_second_abandonment(
     assert not summary(rows, "b1") & {("escalated", "second-abandonment", "L2")}
     mail = next(r for r in rows if r["interactionId"] == "mail-1" and r["kind"] == "escalated")
     assert mail["at"].startswith(iso(T + 600 * S)[:19])
+
+    # The unkept callback is an open escalation of bob: the stage tells the outbound stage,
+    # and marketing to bob cools down until the callback is done (the second abandonment
+    # never closes, so it does not cool bob down).
+    callback = next(r for r in rows if r["cause"] == "callback" and r["kind"] == "escalated")
+
+    def signal(is_open: bool) -> dict[str, Any] | None:
+        commands = read(kafka_bootstrap, topics, "outbound-commands", 1, 0.3)
+        mine = (c for c in commands if c.get("escalationId") == callback["id"])
+        return next((c for c in mine if c["open"] is is_open), None)
+
+    def decision(rid: str) -> dict[str, Any] | None:
+        rows = read(kafka_bootstrap, topics, "outbound-decisions", 1, 0.3)
+        return next((d for d in rows if d["requestId"] == rid), None)
+
+    def marketing(rid: str, at_ms: int) -> dict[str, Any]:
+        data = {"partyId": "bob", "requestId": rid, "purpose": "marketing", "template": rid}
+        event = cloud_event("cim.outbound.requested", data, f"r-{rid}", iso(at_ms))
+        send(kafka_bootstrap, topics, "outbound-requests", [(b"bob", event, [])])
+        until(lambda: decision(rid) is not None)
+        return decision(rid) or {}
+
+    until(lambda: signal(True) is not None)
+    assert (signal(True) or {})["partyId"] == "bob"
+    cooled = marketing("m-bob-1", T + 701 * S)
+    assert (cooled["outcome"], cooled["reasons"]) == ("suppressed", ["cool-down:escalation"])
+    done = {**promise, "command": "callback-done", "commandId": "cb-1-done"}
+    done["time"] = iso(T + 702 * S)
+    send(kafka_bootstrap, topics, "escalation-commands", [(b'"b2"', orjson.dumps(done), [])])
+    until(lambda: signal(False) is not None)
+    assert marketing("m-bob-2", T + 703 * S)["outcome"] == "sent"
 
 
 def test_a_deadline_armed_before_sigkill_fires_once_after_restart_and_redelivery(

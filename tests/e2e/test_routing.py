@@ -806,6 +806,61 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
     until(lambda: {("first", "agent"), ("senior", "agent"), ("sup", "agent")} <= parties())
 
 
+def test_the_consult_leg_of_a_call_that_ended_is_withdrawn(
+    kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
+) -> None:
+    start(worker_factory, tmp_path)
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [
+            channel("voice.offered", "call-8", T + S, partyId="eve", intent="billing"),
+            channel("interaction.answered", "call-8", T + 2 * S, agentId="first"),
+        ],
+    )
+
+    def consult(call: str, at_ms: int) -> Record:
+        skills = [{"skill": "disputes", "minProficiency": 4}]
+        return request(
+            "collaborate", call, at_ms, mode="consult", fromAgentId="first", skills=skills
+        )
+
+    def decided(kind: str, iid: str, reason: str) -> bool:
+        rows = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+        return any(
+            (d["kind"], d["interactionId"], d["reason"]) == (kind, iid, reason) for d in rows
+        )
+
+    # No expert in disputes is logged in: the consult leg waits; then the call ends.
+    send(kafka_bootstrap, topics, "routing-requests", [consult("call-8", T + 10 * S)])
+    until(lambda: decided("collaboration", "call-8", "waiting"))
+    send(
+        kafka_bootstrap,
+        topics,
+        "channel-events",
+        [channel("interaction.ended", "call-8", T + 20 * S)],
+    )
+    until(lambda: decided("dequeued", "call-8~consult", "call-ended"))
+    # An expert logs in: offered the leg of a call that goes on, never the withdrawn one
+    # (waiting since earlier at the same top priority, it would have come first).
+    send(kafka_bootstrap, topics, "routing-requests", [consult("call-9", T + 21 * S)])
+    send(
+        kafka_bootstrap,
+        topics,
+        "agent-events",
+        [agent("logged-in", "senior", T + 22 * S, skills={"disputes": 5})],
+    )
+    until(
+        lambda: (
+            ("offer", "senior", "call-9~consult")
+            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 1))
+        )
+    )
+    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    assert not [r for r in rows if r.get("interactionId") == "call-8~consult"]
+
+
 def test_a_repeat_contact_goes_to_the_last_agent(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
 ) -> None:

@@ -85,7 +85,7 @@ def run(
     out: list[esc.Fired] = []
     for at, update in steps:
         case, early = esc.advance(case, policy, at)
-        case, late = esc.advance(update(case), policy, at)
+        case, late = esc.advance(esc.touched(update(case), at), policy, at)
         out += [*early, *late]
     if end_ms is not None:
         case, fired = esc.advance(case, policy, end_ms)
@@ -234,6 +234,99 @@ def test_a_second_abandonment_alerts_once_and_never_closes(policy: EscalationPol
     assert ("escalated", "second-abandonment", "L2") in kinds(out)
     assert not any(k[1] == "second-abandonment" and k[0] == "closed" for k in kinds(out))
     assert not case.open
+
+
+def signals(out: list[esc.Fired]) -> list[tuple[str, str | None, bool | None]]:
+    return [
+        (f.outbound.party_id, f.outbound.escalation_id, f.outbound.open) for f in out if f.outbound
+    ]
+
+
+def test_the_outbound_stage_hears_of_a_party_escalation_while_it_is_open(
+    policy: EscalationPolicy,
+) -> None:
+    case, out = run(policy, [queued(T, "vip")], T + 31 * S)
+    l1, l2 = (f.record for f in out if f.record.kind == "escalated")
+    assert signals(out) == [("ada", l1.id, True), ("ada", l2.id, True)]
+    opened = next(f.outbound for f in out if f.outbound is not None)
+    assert opened.command == "escalation" and opened.time == l1.at
+    case, closing = esc.advance(
+        esc.on_interaction(case, resource("connected"), T + 40 * S), policy, T + 40 * S
+    )
+    assert signals(closing) == [("ada", l1.id, False), ("ada", l2.id, False)]
+    # A redelivered answer fires nothing, so nothing reaches the outbound stage twice.
+    assert esc.advance(case, policy, T + 41 * S)[1] == []
+
+
+def test_no_outbound_signal_without_a_party_or_for_an_escalation_that_never_closes(
+    policy: EscalationPolicy,
+) -> None:
+    _, out = run(policy, [queued(T, "vip", relatedParty=[])], T + 31 * S)
+    assert ("escalated", "answer-time", "L2") in kinds(out) and signals(out) == []
+    steps = [
+        context(T, context_abandoned24h=1),
+        queued(T),
+        closed(T + 5 * S, statusChangeReason="abandoned"),
+    ]
+    _, out = run(policy, steps, T + 100 * S)
+    never = [f for f in out if f.record.cause == "second-abandonment"]
+    assert [f.record.kind for f in never] == ["escalated"] and never[0].outbound is None
+
+
+DAY = 86_400 * S
+KEEP = 7 * DAY  # CIM_ESCALATION_CASE_RETENTION_SECONDS by default
+RESOLVED = DAY  # CIM_ESCALATION_RETENTION_SECONDS by default
+
+
+def test_a_case_whose_interaction_never_closes_is_deleted_after_its_last_activity(
+    policy: EscalationPolicy,
+) -> None:
+    # Queued at T, escalated at T+10 s (L1) and T+30 s (L2); the end event never comes.
+    case, out = run(policy, [queued(T, "vip")], T + 31 * S)
+    l1, l2 = (f.record for f in out if f.record.kind == "escalated")
+    assert esc.next_due_ms(case, policy) is None
+    assert esc.deletion_due_ms(case, policy, RESOLVED, KEEP) == T + 30 * S + KEEP
+    assert esc.expire(case, policy, T + 30 * S + KEEP - 1, RESOLVED, KEEP) is None
+    # A later fact (the routing stage re-queues it) keeps the case longer.
+    later = T + DAY
+    case, _ = esc.advance(esc.touched(esc.on_routed(case, "vip", 0), later), policy, later)
+    assert esc.deletion_due_ms(case, policy, RESOLVED, KEEP) == T + DAY + KEEP
+    assert esc.expire(case, policy, T + 30 * S + KEEP, RESOLVED, KEEP) is None
+    closes = esc.expire(case, policy, T + DAY + KEEP, RESOLVED, KEEP)
+    assert closes is not None
+    assert [(f.record.kind, f.record.escalation_id, f.record.reason) for f in closes] == [
+        ("closed", l1.id, "expired"),
+        ("closed", l2.id, "expired"),
+    ]
+    # The same ids a normal close would have (a consumer drops a duplicate), and the party's
+    # cool-down in the outbound stage ends with them.
+    assert closes[0].record.id == esc.record_id("i1", l1.cause_key, "L1|closed")
+    assert signals(closes) == [("ada", l1.id, False), ("ada", l2.id, False)]
+    # Erased instead: the same outbound closes, without records.
+    assert esc.released(case, T + DAY + KEEP) == [f.outbound for f in closes if f.outbound]
+
+
+def test_a_pending_deadline_keeps_a_case_past_its_retention(policy: EscalationPolicy) -> None:
+    # A callback promised ten days ahead: kept until it fires, then a retention after that.
+    due = T + 10 * DAY
+    case, _ = run(policy, [(T, lambda c: esc.on_callback(c, due))])
+    assert esc.deletion_due_ms(case, policy, RESOLVED, KEEP) is None
+    assert esc.expire(case, policy, T + KEEP + DAY, RESOLVED, KEEP) is None
+    case, out = esc.advance(case, policy, due)
+    assert kinds(out) == [("warning", "callback", None), ("escalated", "callback", "L2")]
+    assert esc.deletion_due_ms(case, policy, RESOLVED, KEEP) == due + KEEP
+
+
+def test_a_resolved_case_goes_after_the_shorter_resolved_retention(
+    policy: EscalationPolicy,
+) -> None:
+    case, _ = run(policy, [queued(T), answered(T + 2 * S), closed(T + 60 * S)])
+    assert case.closed and not case.open
+    assert esc.deletion_due_ms(case, policy, RESOLVED, KEEP) == T + 60 * S + RESOLVED
+    assert esc.expire(case, policy, T + 60 * S + RESOLVED, RESOLVED, KEEP) == []
+    # A case stored before the activity time existed counts from its clock.
+    old = esc.Case(interaction_id="i2", clock_ms=T, phase="queued")
+    assert esc.deletion_due_ms(old, policy, RESOLVED, KEEP) == T + KEEP
 
 
 @settings(max_examples=60, deadline=None)

@@ -15,7 +15,7 @@ from interaction_streams.contract.routing import RoutingRequest
 from interaction_streams.domain.interaction.lifecycle import Stimulus
 from interaction_streams.domain.interaction.stage import on_erase, on_stimulus
 from interaction_streams.domain.interaction.timeline import Timeline
-from interaction_streams.domain.routing.request import with_context
+from interaction_streams.domain.routing.request import legs_to_withdraw, with_context
 from tests.scenarios import ABANDONED, VOICE, Step
 
 LATENESS_MS = 60_000
@@ -64,6 +64,34 @@ def test_an_abandoned_call_is_withdrawn_as_abandoned_and_erasure_withdraws() -> 
     erased = on_erase(timeline, "erase-1", queued[-1].time_ms + 1)
     assert erased.routing is not None
     assert (erased.routing.command, erased.routing.reason) == ("withdraw", "erased")
+
+
+def test_a_call_with_an_agent_is_withdrawn_again_when_it_ends() -> None:
+    """For the routing stage to drop the consult and conference legs of a call that is over."""
+    requests, timeline = routed("call-4", VOICE)
+    ended = next(s for s in VOICE if s.type == "cim.interaction.ended")
+    assert [(r.command, r.reason) for r in requests][-1] == ("withdraw", "ended")
+    assert requests[-1].time == datetime.fromtimestamp(ended.time_ms / 1000, UTC)
+    assert requests[-1].party_id == "party-ada"
+    # Erased while an agent has it: withdrawn as erased.
+    answered = VOICE[: VOICE.index(ended)]
+    _, timeline = routed("call-5", answered)
+    erased = on_erase(timeline, "erase-2", ended.time_ms)
+    assert erased.routing is not None
+    assert (erased.routing.command, erased.routing.reason) == ("withdraw", "erased")
+
+
+def test_a_withdraw_takes_the_legs_of_a_call_that_is_over_only() -> None:
+    waiting, offered = {"c~consult": 1, "c2~consult": 1}, {"c~conference": 1, "c": 1}
+    assert legs_to_withdraw("c", "ended", waiting, offered) == ("c~consult", "c~conference")
+    assert legs_to_withdraw("c", None, waiting, offered) == ("c~consult", "c~conference")
+    assert legs_to_withdraw("c2", "abandoned", waiting, offered) == ("c2~consult",)
+    assert legs_to_withdraw("c3", "erased", waiting, offered) == ()
+    # Answered or left the queue: the call goes on, and so do its legs.
+    assert legs_to_withdraw("c", "answered", waiting, offered) == ()
+    assert legs_to_withdraw("c", "left-queue", waiting, offered) == ()
+    # A withdraw naming a leg removes that leg alone.
+    assert legs_to_withdraw("c~consult", "ended", waiting, offered) == ()
 
 
 def test_context_facts_are_added_to_an_enqueue_only() -> None:

@@ -2,20 +2,25 @@
 
 ``advance(case, policy, now_ms)`` is the pure step: it fires every warning and level due by
 ``now_ms`` (each once: its deterministic id is remembered in ``fired``) and closes the open
-escalations whose cause ended. The shell calls it with an event's time before and after
-applying the event (so a deadline due before an answer fires, one due after does not,
-whatever the arrival of timer ticks) and with the stage clock on a tick.
+escalations whose cause ended. An escalation that stays open until its cause ends, raised
+for an interaction of a known party, also signals the outbound stage (an ``escalation``
+command keyed by party id, opened and later closed under the escalation's id), so the
+party's solicitation cool-down lasts as long as the escalation. The shell calls ``advance``
+with an event's time before and after applying the event (so a deadline due before an
+answer fires, one due after does not, whatever the arrival of timer ticks) and with the
+stage clock on a tick.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from interaction_streams.contract.base import WireModel
 from interaction_streams.contract.escalation import EscalationRecord
+from interaction_streams.contract.outbound import OutboundCommand
 from interaction_streams.contract.routing import RoutingRequest
 from interaction_streams.domain.escalation.calendar import add_business_seconds
 from interaction_streams.domain.escalation.policy import EscalationPolicy, LevelStep
@@ -33,6 +38,7 @@ class OpenEscalation(WireModel):
     cause_key: str
     level: Literal["L1", "L2", "L3"]
     closes: Closes
+    party_id: str | None = None  # the party the outbound stage was told of (its close goes there)
 
 
 class Case(WireModel):
@@ -60,6 +66,7 @@ class Case(WireModel):
     fired: tuple[str, ...] = ()
     open: tuple[OpenEscalation, ...] = ()
     clock_ms: int = 0
+    active_ms: int = 0  # newest fact applied or record fired (not a bare tick): retention
     interaction_ms: int = 0  # event time of the newest TMF683 event applied
     interaction_events: tuple[str, ...] = ()  # ids of the TMF683 events applied at that time
 
@@ -97,6 +104,24 @@ class Cause:
 class Fired:
     record: EscalationRecord
     routing: RoutingRequest | None = None  # L1: raise the priority in the routing stage
+    outbound: OutboundCommand | None = None  # the party's escalation opened or closed
+
+
+def outbound_signal(
+    party_id: str | None, escalation_id: str, is_open: bool, at_ms: int
+) -> OutboundCommand | None:
+    """The ``escalation`` command of the outbound stage (keyed by party id): its id is the
+    escalation's deterministic id, and the outbound stage keeps a set of open ids, so a
+    redelivered signal changes nothing. None for an unknown party."""
+    if not party_id:
+        return None
+    return OutboundCommand(
+        command="escalation",
+        party_id=party_id,
+        time=ms_time(at_ms),
+        escalation_id=escalation_id,
+        open=is_open,
+    )
 
 
 def record_id(iid: str, cause_key: str, what: str) -> str:
@@ -105,6 +130,10 @@ def record_id(iid: str, cause_key: str, what: str) -> str:
 
 def ms_time(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 # ---- facts in -------------------------------------------------------------------------------
@@ -203,6 +232,13 @@ def on_callback(case: Case, due_ms: int | None) -> Case:
     return case.model_copy(update={"callback_due_ms": due_ms})
 
 
+def touched(case: Case, at_ms: int) -> Case:
+    """A fact about the interaction arrived at ``at_ms``: the case was active then."""
+    if at_ms <= case.active_ms:
+        return case
+    return case.model_copy(update={"active_ms": at_ms})
+
+
 # ---- the step -------------------------------------------------------------------------------
 
 
@@ -289,8 +325,12 @@ def advance(case: Case, policy: EscalationPolicy, now_ms: int) -> tuple[Case, li
             new_fired.append(rid)
             if step.level == "L1" and case.phase not in WAITING:
                 continue  # nothing to raise: the interaction no longer waits
-            out.append(_fire(case, policy, cause, step, rid, due))
+            item = _fire(case, policy, cause, step, rid, due)
             if cause.closes != "never":
+                # Only an escalation that will close cools the party down: one that never
+                # closes would silence the party's marketing for good.
+                signal = outbound_signal(case.party_id, rid, True, due)
+                item = replace(item, outbound=signal)
                 opened.append(
                     OpenEscalation(
                         id=rid,
@@ -298,8 +338,10 @@ def advance(case: Case, policy: EscalationPolicy, now_ms: int) -> tuple[Case, li
                         cause_key=cause.key,
                         level=step.level,
                         closes=cause.closes,
+                        party_id=signal.party_id if signal is not None else None,
                     )
                 )
+            out.append(item)
     keys = {c.key for c in active}
     still: list[OpenEscalation] = []
     for esc in (*case.open, *opened):
@@ -308,14 +350,18 @@ def advance(case: Case, policy: EscalationPolicy, now_ms: int) -> tuple[Case, li
             still.append(esc)
             continue
         rid = record_id(case.interaction_id, esc.cause_key, f"{esc.level}|closed")
-        out.append(Fired(_close(case, policy, esc, rid, now_ms)))
+        signal = outbound_signal(esc.party_id, esc.id, False, now_ms)
+        out.append(Fired(_close(case, policy, esc, rid, now_ms), outbound=signal))
     if not new_fired and not opened and len(still) == len(case.open) and now_ms <= case.clock_ms:
         return case, out
+    # A record is activity of the case (at its own time, the same in a replay): retention.
+    last_active = max([case.active_ms, *(_ms(f.record.at) for f in out)])
     return case.model_copy(
         update={
             "fired": (*case.fired, *new_fired),
             "open": tuple(still),
             "clock_ms": max(case.clock_ms, now_ms),
+            "active_ms": last_active,
         }
     ), out
 
@@ -333,6 +379,53 @@ def next_due_ms(case: Case, policy: EscalationPolicy) -> int | None:
             if record_id(case.interaction_id, cause.key, step.level) not in fired:
                 times.append(cause.start_ms + int(step.after_seconds * 1000))
     return min(times) if times else None
+
+
+# ---- retention -------------------------------------------------------------------------------
+
+
+def last_activity_ms(case: Case) -> int:
+    """When a fact about the interaction last arrived or a record of the case last fired (a
+    case stored before ``active_ms`` existed: its clock)."""
+    return case.active_ms or case.clock_ms
+
+
+def deletion_due_ms(
+    case: Case, policy: EscalationPolicy, resolved_ms: int, idle_ms: int
+) -> int | None:
+    """When the case may be deleted if nothing else happens: ``resolved_ms`` after the clock
+    once the interaction closed with nothing open, and in any case ``idle_ms`` after its last
+    activity (an interaction whose end never arrived). None while a deadline is pending: the
+    deadline fires first."""
+    if next_due_ms(case, policy) is not None:
+        return None
+    idle = last_activity_ms(case) + idle_ms
+    if case.closed and not case.open:
+        return min(case.clock_ms + resolved_ms, idle)
+    return idle
+
+
+def expire(
+    case: Case, policy: EscalationPolicy, now_ms: int, resolved_ms: int, idle_ms: int
+) -> list[Fired] | None:
+    """None: keep the case. Otherwise delete it, publishing the close (reason ``expired``,
+    with its outbound signal) of each escalation still open, so none stays open for good."""
+    due = deletion_due_ms(case, policy, resolved_ms, idle_ms)
+    if due is None or now_ms < due:
+        return None
+    out: list[Fired] = []
+    for esc in case.open:
+        rid = record_id(case.interaction_id, esc.cause_key, f"{esc.level}|closed")
+        record = _close(case, policy, esc, rid, now_ms, "expired")
+        out.append(Fired(record, outbound=outbound_signal(esc.party_id, esc.id, False, now_ms)))
+    return out
+
+
+def released(case: Case, at_ms: int) -> list[OutboundCommand]:
+    """The outbound closes of the case's open escalations, for a case erased at ``at_ms``
+    (no record on ``cim.escalations.v1``: nothing of the interaction is published again)."""
+    signals = (outbound_signal(e.party_id, e.id, False, at_ms) for e in case.open)
+    return [s for s in signals if s is not None]
 
 
 def _record(
@@ -389,9 +482,16 @@ def _fire(
 
 
 def _close(
-    case: Case, policy: EscalationPolicy, esc: OpenEscalation, rid: str, at_ms: int
+    case: Case,
+    policy: EscalationPolicy,
+    esc: OpenEscalation,
+    rid: str,
+    at_ms: int,
+    why: str | None = None,
 ) -> EscalationRecord:
-    if esc.cause == "callback":
+    if why is not None:
+        reason = why
+    elif esc.cause == "callback":
         reason = "callback-done"
     elif case.closed:
         reason = "resolved"

@@ -9,7 +9,7 @@ from typing import Any
 from interaction_streams.contract.customer import InteractionFact
 from interaction_streams.contract.routing import RoutingRequest
 from interaction_streams.domain.interaction import tmf683
-from interaction_streams.domain.interaction.lifecycle import Stimulus
+from interaction_streams.domain.interaction.lifecycle import WITH_AGENT, Stimulus
 from interaction_streams.domain.interaction.model import Interaction
 from interaction_streams.domain.interaction.timeline import Admission, Timeline, admit
 
@@ -80,8 +80,25 @@ WAITING = frozenset({"queued", "offered"})
 def routing_change(before: Interaction | None, after: Interaction | None) -> RoutingRequest | None:
     """What the routing stage must hear of this change: ``enqueue`` when the interaction enters
     ``queued``, ``withdraw`` when it leaves the waiting states (answered, abandoned, ended,
-    closed, erased); None otherwise. Without context facts: the customer stage adds them."""
+    closed, erased) and, reason ``ended``, when a call with an agent ends (wrap-up, closed or
+    erased: the consult or conference legs its agent asked for go with it); None otherwise.
+    Without context facts: the customer stage adds them."""
     was = before is not None and before.phase in WAITING
+    if (
+        before is not None
+        and before.phase in WITH_AGENT
+        and (after is None or after.phase in ("wrapUp", "closed"))
+    ):
+        customer = before.customer
+        return RoutingRequest(
+            command="withdraw",
+            interaction_id=before.id,
+            routing_pool=before.routing_pool,
+            time=_at(after.phase_since_ms if after is not None else before.last_event_ms),
+            reason="ended" if after is not None else "erased",
+            channel=before.channel,
+            party_id=customer.party_id if customer is not None else None,
+        )
     if (
         after is not None
         and after.phase == "queued"

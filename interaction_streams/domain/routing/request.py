@@ -1,7 +1,10 @@
 """A routing request completed with the customer's context, pure (the customer stage calls it
-before forwarding the request to the routing stage)."""
+before forwarding the request to the routing stage), and the collaboration legs a withdraw of
+an interaction takes with it."""
 
 from __future__ import annotations
+
+from collections.abc import Container
 
 from interaction_streams.contract.customer import ContextSnapshot
 from interaction_streams.contract.routing import RoutingRequest
@@ -32,3 +35,23 @@ def with_context(request: RoutingRequest, context: ContextSnapshot | None) -> Ro
             "last_agent_id": request.last_agent_id or last_agent,
         }
     )
+
+
+# Withdraw reasons after which the call goes on (it merely left the queue): its collaboration
+# legs, asked for by the agent who has it, stay.
+_CALL_GOES_ON = frozenset({"answered", "left-queue"})
+LEG_MODES = ("consult", "conference")  # a transfer is offered under the interaction id
+
+
+def legs_to_withdraw(
+    interaction_id: str, reason: str | None, *held: Container[str]
+) -> tuple[str, ...]:
+    """The consult and conference legs (``<id>~consult``, ``<id>~conference``) of an
+    interaction, held in one of ``held`` (the waiting and the offered entries), that a
+    withdraw of the interaction for ``reason`` takes with it: all of them when the call is
+    over (ended, abandoned, erased, or no reason given), none when it was only answered or
+    left the queue (a consult asked for at once may reach the routing stage first)."""
+    if reason in _CALL_GOES_ON or "~" in interaction_id:
+        return ()
+    legs = (f"{interaction_id}~{mode}" for mode in LEG_MODES)
+    return tuple(leg for leg in legs if any(leg in h for h in held))
