@@ -44,6 +44,7 @@ from interaction_streams.stream.guidance import GuidanceWiring
 from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
+    DueIndex,
     StageClock,
     each_record,
     handle_record,
@@ -68,8 +69,7 @@ class EscalationShell:
     deadletters: DeadLetterSink
     policy: EscalationPolicy
     guidance_policy: GuidancePolicy
-    due: dict[str, int] = field(default_factory=dict)  # interaction id -> next due time
-    pending: set[str] = field(default_factory=set)  # ticks sent, not yet back
+    timers: DueIndex = field(default_factory=DueIndex)  # interaction id -> next due time
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -267,7 +267,7 @@ class EscalationShell:
         iid = command.interaction_id
         at_ms = int(command.time.timestamp() * 1000)
         if command.command == "tick":
-            self.pending.discard(iid)
+            self.timers.arrived(iid)
             self.clock.tick(partition, at_ms)
             await self._tick(iid)
         elif command.command == "assign" and command.assignment is not None:
@@ -310,7 +310,7 @@ class EscalationShell:
             del self.table[iid]
         if iid in self.guidance.table:
             del self.guidance.table[iid]
-        self.due.pop(iid, None)
+        self.timers.note(iid, None)
         self.guidance.due.pop(iid, None)
 
     def _facts(self, iid: str) -> dict[str, Any]:
@@ -322,7 +322,7 @@ class EscalationShell:
         await self.guidance.tick(iid, self._facts(iid), now)
         before = self.table.get(iid)
         if before is None:
-            self.due.pop(iid, None)
+            self.timers.note(iid, None)
             return
         current, fired = esc.advance(before, self.policy, now)
         closes = esc.expire(current, self.policy, now, self.retention_ms, self.idle_ms)
@@ -358,14 +358,10 @@ class EscalationShell:
         due = esc.next_due_ms(case, self.policy)
         if due is None:  # nothing to fire: the tick that deletes the case
             due = esc.deletion_due_ms(case, self.policy, self.retention_ms, self.idle_ms)
-        if due is None:
-            self.due.pop(iid, None)
-        else:
-            self.due[iid] = due
+        self.timers.note(iid, due)
 
     async def _rebuild(self) -> None:
-        self.due.clear()
-        self.pending.clear()
+        self.timers.reset()
         for iid, case in self.table.items():
             self._index(iid, case)
 
@@ -374,13 +370,7 @@ class EscalationShell:
             return
         now = self.clock.now_ms()
         moment = self.clock.now()
-        dues = {**self.guidance.due}
-        for iid, due in self.due.items():
-            dues[iid] = min(due, dues.get(iid, due))
-        for iid, due in dues.items():
-            if due > now or iid in self.pending:
-                continue
-            self.pending.add(iid)
+        for iid in self.timers.take(now, also=self.guidance.due):
             await self.commands.send(
                 key=stage_key(iid),
                 value=EscalationCommand(

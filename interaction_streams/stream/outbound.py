@@ -45,6 +45,7 @@ from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
+    DueIndex,
     StageClock,
     each_record,
     handle_record,
@@ -68,10 +69,7 @@ class OutboundShell:
     metrics: Metrics
     deadletters: DeadLetterSink
     policy: SolicitationPolicy
-    # Party id -> when time alone changes something. In memory, rebuilt from the table after
-    # each recovery, so the timer never scans the table.
-    due: dict[str, int] = field(default_factory=dict)
-    firing: set[str] = field(default_factory=set)
+    timers: DueIndex = field(default_factory=DueIndex)  # party id -> when time changes it
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -173,7 +171,7 @@ class OutboundShell:
         self.clock.tick(partition, _ms(command.time))
         key = command.party_id
         if command.command == "fire":
-            self.firing.discard(key)
+            self.timers.arrived(key)
             step = stage.on_fire(self.table.get(key), self.now_ms(), self.policy)
         elif command.escalation_id:
             step = stage.on_escalation(
@@ -195,7 +193,7 @@ class OutboundShell:
                     del self.table[key]
             else:
                 self.table[key] = step.party
-            self._note_due(key, step.party)
+            self.timers.note(key, step.party.due_ms() if step.party is not None else None)
         for command in step.interactions:
             await self.interactions.send(key=stage_key(command.interaction_id), value=command)
         for route in step.routes:
@@ -214,18 +212,10 @@ class OutboundShell:
     def now_ms(self) -> int:
         return self.clock.now_ms()
 
-    def _note_due(self, key: str, party: OutboundParty | None) -> None:
-        due = party.due_ms() if party is not None else None
-        if due is None:
-            self.due.pop(key, None)
-        else:
-            self.due[key] = due
-
     async def _rebuild(self) -> None:
-        self.due.clear()
-        self.firing.clear()
+        self.timers.reset()
         for key, party in self.table.items():
-            self._note_due(key, party)
+            self.timers.note(key, party.due_ms())
 
     async def _sweep(self) -> None:
         """Send ``fire`` to each party due now (through Kafka: timers cannot write tables);
@@ -233,10 +223,8 @@ class OutboundShell:
         if not may_run_timer(self.app):
             return
         now, moment = self.now_ms(), self.clock.now()
-        for key, due in list(self.due.items()):
-            if due <= now and key not in self.firing:
-                self.firing.add(key)
-                await self.commands.send(
-                    key=stage_key(key),
-                    value=OutboundCommand(command="fire", party_id=key, time=moment),
-                )
+        for key in self.timers.take(now):
+            await self.commands.send(
+                key=stage_key(key),
+                value=OutboundCommand(command="fire", party_id=key, time=moment),
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +93,41 @@ class StageClock:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.now_ms() / 1000, tz=UTC)
+
+
+@dataclass
+class DueIndex:
+    """When time alone changes an entity of a stage's table (key -> due time on the stage
+    clock), in memory and rebuilt from the table after each recovery, so that a timer never
+    scans the table; and the keys whose tick is on its way through Kafka, sent once."""
+
+    due: dict[str, int] = field(default_factory=dict)
+    sent: set[str] = field(default_factory=set)
+
+    def note(self, key: str, due_ms: int | None) -> None:
+        if due_ms is None:
+            self.due.pop(key, None)
+        else:
+            self.due[key] = due_ms
+
+    def reset(self) -> None:
+        """Before a rebuild from the table (after a recovery)."""
+        self.due.clear()
+        self.sent.clear()
+
+    def arrived(self, key: str) -> None:
+        """The tick of ``key`` came back: a later one may be sent."""
+        self.sent.discard(key)
+
+    def take(self, now_ms: int, also: Mapping[str, int] | None = None) -> list[str]:
+        """The keys due at ``now_ms`` (here or in ``also``) whose tick is not out yet, now
+        marked as sent."""
+        dues = dict(also or {})
+        for key, due in self.due.items():
+            dues[key] = min(due, dues.get(key, due))
+        ready = [k for k, due in dues.items() if due <= now_ms and k not in self.sent]
+        self.sent.update(ready)
+        return ready
 
 
 def may_run_timer(app: faust.App) -> bool:
