@@ -6,7 +6,7 @@ import ssl
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,12 +36,31 @@ class KafkaSettings(BaseSettings):
         return ";".join(f"kafka://{s.strip()}" for s in self.bootstrap_servers.split(","))
 
 
+# The stages a worker can run (CIM_STAGES), in pipeline order.
+STAGES = (
+    "ingest",
+    "interactions",
+    "customers",
+    "areas",
+    "routing",
+    "channels",
+    "escalation",
+    "outbound",
+    "hub",
+)
+
+
 class Settings(BaseSettings):
     """Everything a worker needs; every field is an environment variable with prefix CIM_."""
 
     model_config = SettingsConfigDict(env_prefix="CIM_", frozen=True, extra="ignore")
 
     app_id: str = "interaction-streams"
+    stages: str = Field(
+        default="all",
+        description="the stages this worker runs: all, or names separated by commas; each "
+        "stage must run in exactly one set of workers",
+    )
     topic_prefix: str = Field(default="", description="prepended to every topic name")
     topics_file: Path | None = None
     store: Literal["rocksdb://", "memory://"] = "rocksdb://"
@@ -127,6 +146,37 @@ class Settings(BaseSettings):
     rocksdb_block_cache_mb: int = Field(default=32, ge=1)
     rocksdb_write_buffer_mb: int = Field(default=16, ge=1)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+        if names == ["all"] or set(names) == set(STAGES):
+            return "all"
+        unknown = sorted(set(names) - set(STAGES))
+        if unknown or not names:
+            raise ValueError(
+                f"unknown stage {', '.join(unknown) or '(none)'}: "
+                f"use all or some of {', '.join(STAGES)}"
+            )
+        return ",".join(n for n in STAGES if n in names)  # pipeline order, once each
+
+    def runs(self, stage: str) -> bool:
+        """Whether this worker runs ``stage`` (CIM_STAGES)."""
+        return self.stages == "all" or stage in self.stages.split(",")
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group: one per set of stages, since two sets may read one topic (a
+        group hands each partition to one member). The application id with all stages."""
+        base = self.topic_prefix + self.app_id
+        return base if self.stages == "all" else f"{base}.{self.stages.replace(',', '.')}"
+
+    @property
+    def changelog_prefix(self) -> str:
+        """Table changelogs are named after the application, not the group: a stage keeps its
+        state when the stages are split over workers differently."""
+        return self.topic_prefix + self.app_id
 
     @property
     def web_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,11 @@ from interaction_streams.domain.routing.policy import load_routing_policy
 from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.areas import AreaShell
-from interaction_streams.stream.channels import ChannelShell, track_channel_status
+from interaction_streams.stream.channels import (
+    ChannelShell,
+    TrafficCounter,
+    track_channel_status,
+)
 from interaction_streams.stream.customers import CustomerShell
 from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.escalation import EscalationShell
@@ -29,6 +34,7 @@ from interaction_streams.stream.interactions import InteractionShell
 from interaction_streams.stream.outbound import OutboundShell
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.routing import RoutingShell
+from interaction_streams.stream.tables import stage_table_class
 from interaction_streams.web.auth import ApiSettings
 from interaction_streams.web.channel_api import register_channel_api
 from interaction_streams.web.context_api import register_context_api
@@ -38,92 +44,105 @@ from interaction_streams.web.tmf683_api import register_tmf683_api
 
 @dataclass
 class Worker:
+    """A worker's application and the shells of the stages it runs (``None``: not here)."""
+
     app: faust.App
     contract: TopicContract
     metrics: Metrics
-    ingest: IngestShell
-    interactions: InteractionShell
-    customers: CustomerShell
-    areas: AreaShell
-    hub: HubService
-    routing: RoutingShell
-    channels: ChannelShell
     channel_status: CompactedReplica[ChannelStatus]
-    escalation: EscalationShell
-    outbound: OutboundShell
+    ingest: IngestShell | None = None
+    interactions: InteractionShell | None = None
+    customers: CustomerShell | None = None
+    areas: AreaShell | None = None
+    routing: RoutingShell | None = None
+    channels: ChannelShell | None = None
+    escalation: EscalationShell | None = None
+    outbound: OutboundShell | None = None
+    hub: HubService | None = None
 
 
 def create_worker(settings: Settings, contract: TopicContract | None = None) -> Worker:
+    """A worker running the stages of ``CIM_STAGES``. Stages in one worker share Faust hops
+    (riders); a stage whose host runs elsewhere subscribes to the ridden topics itself."""
     contract = contract or TopicContract.load(settings.topics_file, settings.topic_prefix)
     # The prefix also names the consumer group and changelogs: environments sharing a
     # cluster never share state.
-    app = faust.App(settings.topic_prefix + settings.app_id, **faust_settings(settings))
+    app = faust.App(settings.group_id, **faust_settings(settings))
     metrics = Metrics()
     deadletters = DeadLetterSink(app, contract, metrics)
-    contact_index: CompactedReplica[ContactIndexEntry] = CompactedReplica(
-        contract["contact-index"].name,
-        ContactIndexEntry.model_validate_json,
+    # One replica of the channel statuses per worker: routing rules and /channelStatus read it.
+    channel_status: CompactedReplica[ChannelStatus] = CompactedReplica(
+        contract["channel-status"].name,
+        ChannelStatus.model_validate_json,
         settings.kafka,
-        client_id=f"{settings.app_id}-contact-index",
+        client_id=f"{settings.app_id}-channel-status",
     )
-    app.add_dependency(contact_index)
-    ingest = IngestShell(app, contract, settings, metrics)
-    interactions = InteractionShell(app, contract, settings, metrics, contact_index, deadletters)
-    policy = load_policy(settings.context_policy)
-    customers = CustomerShell(app, contract, settings, metrics, deadletters, policy)
-    areas = AreaShell(app, contract, settings, metrics, deadletters)
-    routing_policy = load_routing_policy(settings.routing_policy)
-    routing = RoutingShell(app, contract, settings, metrics, deadletters, routing_policy)
-    channels = ChannelShell(
-        app, contract, settings, metrics, deadletters, load_channel_policy(settings.channel_policy)
-    )
-    interactions.observers.append(channels.observe)
-    # One replica of the channel statuses per worker: the routing stage's (rules read it).
-    channel_status = routing.channel_status
+    app.add_dependency(channel_status)
     track_channel_status(channel_status, metrics)
     register_channel_api(app, channel_status)
-    escalation = EscalationShell(
-        app,
-        contract,
-        settings,
-        metrics,
-        deadletters,
-        load_escalation_policy(settings.escalation_policy),
-        load_guidance_policy(settings.guidance_policy),
-    )
-    solicitation = load_solicitation_policy(settings.solicitation_policy)
-    outbound = OutboundShell(app, contract, settings, metrics, deadletters, solicitation)
-    customers.riders.append(outbound.ride)
-    interactions.riders.append(escalation.ride_channel)
-    routing.riders.append(escalation.ride_routing)
+    worker = Worker(app, contract, metrics, channel_status)
+    readiness: list[Any] = [channel_status.ready]
+    table_sizes: dict[str, Callable[[], int]] = {}
     api = ApiSettings()
-    hub = register_hub(app, contract, settings.kafka, api, metrics)
-    register_tmf683_api(app, interactions, api)
-    register_context_api(app, customers)
-    register_ops_views(
-        app,
-        metrics,
-        readiness=(contact_index.ready, hub.ready, *routing.readiness),
-        table_sizes={
-            "interactions": interactions.status_counts.total,
-            "channels": lambda: len(channels.states),
-        },
-    )
-    return Worker(
-        app,
-        contract,
-        metrics,
-        ingest,
-        interactions,
-        customers,
-        areas,
-        hub,
-        routing,
-        channels,
-        channel_status,
-        escalation,
-        outbound,
-    )
+    shared = (app, contract, settings, metrics)
+    if settings.runs("ingest"):
+        worker.ingest = IngestShell(*shared)
+    if settings.runs("interactions"):
+        contact_index: CompactedReplica[ContactIndexEntry] = CompactedReplica(
+            contract["contact-index"].name,
+            ContactIndexEntry.model_validate_json,
+            settings.kafka,
+            client_id=f"{settings.app_id}-contact-index",
+        )
+        app.add_dependency(contact_index)
+        readiness.append(contact_index.ready)
+        interactions = InteractionShell(*shared, contact_index, deadletters)
+        interactions.observers.append(TrafficCounter(*shared).observe)
+        register_tmf683_api(app, interactions, api)
+        table_sizes["interactions"] = interactions.status_counts.total
+        worker.interactions = interactions
+    if settings.runs("customers"):
+        policy = load_policy(settings.context_policy)
+        worker.customers = CustomerShell(*shared, deadletters, policy)
+        register_context_api(app, worker.customers)
+    if settings.runs("areas"):
+        worker.areas = AreaShell(*shared, deadletters)
+    if settings.runs("routing"):
+        routing_policy = load_routing_policy(settings.routing_policy)
+        worker.routing = RoutingShell(*shared, deadletters, routing_policy, channel_status)
+        readiness.extend(worker.routing.readiness)
+    if settings.runs("channels"):
+        channel_policy = load_channel_policy(settings.channel_policy)
+        channels = ChannelShell(*shared, deadletters, channel_policy)
+        table_sizes["channels"] = lambda: len(channels.states)
+        worker.channels = channels
+    if settings.runs("escalation"):
+        worker.escalation = EscalationShell(
+            *shared,
+            deadletters,
+            load_escalation_policy(settings.escalation_policy),
+            load_guidance_policy(settings.guidance_policy),
+        )
+    if settings.runs("outbound"):
+        solicitation = load_solicitation_policy(settings.solicitation_policy)
+        worker.outbound = OutboundShell(*shared, deadletters, solicitation)
+    if settings.runs("hub"):
+        worker.hub = register_hub(app, contract, settings.kafka, api, metrics)
+        readiness.append(worker.hub.ready)
+    _ride(worker)
+    register_ops_views(app, metrics, readiness=tuple(readiness), table_sizes=table_sizes)
+    return worker
+
+
+def _ride(worker: Worker) -> None:
+    """Stages of this worker that read records of another stage of this worker ride along on
+    its agent (``Settings.runs`` told each rider whether its host is here)."""
+    if worker.customers and worker.outbound:
+        worker.customers.riders.append(worker.outbound.ride)
+    if worker.interactions and worker.escalation:
+        worker.interactions.riders.append(worker.escalation.ride_channel)
+    if worker.routing and worker.escalation:
+        worker.routing.riders.append(worker.escalation.ride_routing)
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -148,6 +167,8 @@ def faust_settings(settings: Settings) -> dict[str, Any]:
         # aiokafka waits for the in-flight request once a partition's batch is full; at the
         # 16 KiB default a stage stalls on every round trip (measured: +20 % events/s).
         "producer_max_batch_size": 1024 * 1024,
+        # Changelogs named after the application, not the group (``CIM_STAGES``).
+        "Table": stage_table_class(settings),
     }
     credentials = _credentials(settings)
     if credentials is not None:

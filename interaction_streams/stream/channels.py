@@ -2,11 +2,11 @@
 and timer ticks → the channel table → ``ChannelStatus`` on the compacted
 ``cim.channel.status.v1`` when it changes.
 
-Traffic: the interaction stage calls ``observe`` for every channel event it applies; contact
-arrivals are counted per channel and minute of event time in memory and sent as ``traffic``
-commands to ``cim.channel.commands.v1`` when the event time enters a new minute and at every
-tick (a few records per channel a minute, not one per event). A count lost in a crash only
-blurs one minute of a moving baseline.
+Traffic: the interaction stage calls ``TrafficCounter.observe`` for every channel event it
+applies (in whichever worker runs it); contact arrivals are counted per channel and minute of
+event time in memory and sent as ``traffic`` commands to ``cim.channel.commands.v1`` when the
+event time enters a new minute and at every tick (a few records per channel a minute, not one
+per event). A count lost in a crash only blurs one minute of a moving baseline.
 
 Durable timers: the table holds each channel's state (components' last heartbeats, open
 minutes); an in-memory copy, rebuilt after each recovery, tells the timer which channels
@@ -79,7 +79,6 @@ class ChannelShell:
     states: dict[str, ChannelState] = field(default_factory=dict)  # active partitions
     pending: set[str] = field(default_factory=set)  # ticks sent, not applied yet
     republish: set[str] = field(default_factory=set)
-    counts: MinuteCounts = field(default_factory=MinuteCounts)
 
     def __post_init__(self) -> None:
         c = self.contract
@@ -98,21 +97,9 @@ class ChannelShell:
             partitions=c["ingested-health"].partitions,
             help="each channel's components, heartbeats, traffic baseline and published status",
         )
-        self.counter_id = uuid.uuid4().hex[:12]  # names this process's traffic counts
-        self.flushes = 0
         self.table.on_recover(self._rebuild)
         self.app.agent(self.source, name="channels")(self._run)
         self.app.timer(self.settings.channel_tick_seconds, name="channel-ticks")(self._sweep)
-
-    # ---- traffic, observed in the interaction stage ----
-
-    async def observe(self, event_type: str, time_ms: int) -> None:
-        channel = arrival_channel(event_type)
-        if channel is None:
-            return
-        self.metrics.channel_arrivals.labels(channel).inc()
-        if self.counts.add(channel, time_ms):  # a new minute: the earlier ones go now
-            await self._flush_counts(before_ms=self.counts.minute_ms)
 
     # ---- the agent ----
 
@@ -198,7 +185,6 @@ class ChannelShell:
         return wall_ms is not None and traffic_due is not None and traffic_due <= wall_ms
 
     async def _sweep(self) -> None:
-        await self._flush_counts()
         if not may_run_timer(self.app):
             return
         for key in sorted(self.republish):
@@ -216,7 +202,37 @@ class ChannelShell:
                 value=ChannelCommand(command="tick", channel=state.channel, time=moment),
             )
 
-    async def _flush_counts(self, before_ms: int | None = None) -> None:
+
+@dataclass
+class TrafficCounter:
+    """Contact arrivals per channel and minute of event time, counted in the interaction
+    stage (its ``observers``) and sent to the channel stage as ``traffic`` commands."""
+
+    app: faust.App
+    contract: TopicContract
+    settings: Settings
+    metrics: Metrics
+    counts: MinuteCounts = field(default_factory=MinuteCounts)
+    flushes: int = 0
+
+    def __post_init__(self) -> None:
+        self.counter_id = uuid.uuid4().hex[:12]  # names this process's traffic counts
+        self.commands = model_topic(self.app, self.contract, "channel-commands", ChannelCommand)
+        interval = self.settings.channel_tick_seconds
+        self.app.timer(interval, name="channel-traffic")(self._every_tick)
+
+    async def _every_tick(self) -> None:  # a timer function with an argument gets the app
+        await self.flush()
+
+    async def observe(self, event_type: str, time_ms: int) -> None:
+        channel = arrival_channel(event_type)
+        if channel is None:
+            return
+        self.metrics.channel_arrivals.labels(channel).inc()
+        if self.counts.add(channel, time_ms):  # a new minute: the earlier ones go now
+            await self.flush(before_ms=self.counts.minute_ms)
+
+    async def flush(self, before_ms: int | None = None) -> None:
         for channel, minute_ms, count, newest_ms in self.counts.drain(before_ms):
             self.flushes += 1
             command = ChannelCommand(

@@ -80,9 +80,12 @@ class OutboundShell:
         self.commands_topic = c["outbound-commands"].name
         self.clock = StageClock(live=self.settings.clock == "live")
         # Profiles and interaction facts reach this stage on the customer stage's agent
-        # (``ride``): the same topics, keyed by party id too, so one Faust hop serves both.
+        # (``ride``) when this worker runs it: the same topics, keyed by party id too, so one
+        # Faust hop serves both. Otherwise this stage reads them itself.
+        self.riding = self.settings.runs("customers")
+        ridden = () if self.riding else (self.profile_topic, self.facts_topic)
         self.source = raw_topic(
-            self.app, self.outbound_topic, self.moments_topic, self.commands_topic
+            self.app, self.outbound_topic, self.moments_topic, self.commands_topic, *ridden
         )
         self.commands = model_topic(self.app, c, "outbound-commands", OutboundCommand)
         self.decisions = model_topic(self.app, c, "outbound-decisions", OutboundDecision)

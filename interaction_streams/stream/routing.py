@@ -86,6 +86,7 @@ class RoutingShell:
     metrics: Metrics
     deadletters: DeadLetterSink
     policy: RoutingPolicy
+    channel_status: CompactedReplica[ChannelStatus]  # the worker's replica (rules read it)
     pools: dict[str, m.Pool] = field(default_factory=dict)
     routed: dict[str, dict[str, RoutedEntry]] = field(default_factory=dict)  # pool -> iid
     # pool -> interaction -> (the position last sent, when): updates on change, rate-limited
@@ -122,12 +123,6 @@ class RoutingShell:
         self.position_interval_ms = int(self.settings.routing_position_interval_seconds * 1000)
         self.position_batch = self.settings.routing_position_batch
         kafka, app_id = self.settings.kafka, self.settings.app_id
-        self.channel_status: CompactedReplica[ChannelStatus] = CompactedReplica(
-            c["channel-status"].name,
-            ChannelStatus.model_validate_json,
-            kafka,
-            client_id=f"{app_id}-channel-status",
-        )
         self.policy_documents: CompactedReplica[PolicyDocument] = CompactedReplica(
             c["routing-policy"].name,
             PolicyDocument.model_validate_json,
@@ -135,7 +130,6 @@ class RoutingShell:
             client_id=f"{app_id}-routing-policy",
         )
         self.policy_documents.on_change.append(self._policy_changed)
-        self.app.add_dependency(self.channel_status)
         self.app.add_dependency(self.policy_documents)
         self.table = model_table(
             self.app,
@@ -152,8 +146,8 @@ class RoutingShell:
 
     @property
     def readiness(self) -> tuple[Any, ...]:
-        """The replicas the worker waits for before it is ready (channel status, policy)."""
-        return (self.channel_status.ready, self.policy_documents.ready)
+        """The replica the worker waits for before it is ready (the policy documents)."""
+        return (self.policy_documents.ready,)
 
     # ---- policy replaced at run time ----
 

@@ -22,6 +22,24 @@ def table_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+class StageTable(faust.Table[Any, Any]):
+    """A Faust table whose changelog is named after the application (``changelog_prefix``),
+    not the consumer group (Faust's default), which differs when the stages are split."""
+
+    changelog_prefix: str | None = None
+
+    def _changelog_topic_name(self) -> str:
+        if self.changelog_prefix is None:
+            return str(super()._changelog_topic_name())
+        return f"{self.changelog_prefix}-{self.name}-changelog"
+
+
+def stage_table_class(settings: Settings) -> type[StageTable]:
+    """The table class of a worker (Faust's ``Table`` setting): the changelog name is needed
+    when the table is declared."""
+    return type("StageTable", (StageTable,), {"changelog_prefix": settings.changelog_prefix})
+
+
 def model_table(
     app: faust.App,
     name: str,
