@@ -84,10 +84,12 @@ bench-context: install kafka-jars
 	$(BIN)/python -m interaction_streams.bench.context --load-budget 3600 --out bench-results/context.json
 
 .PHONY: bench-routing
-# Decision latency through the routing stage (one pool: 1,000 agents, 5,000 waiting; about
-# 2 min): figures printed and written to bench-results/routing-stage.json.
+# Decision latency through the routing stage (one pool: 1,000 agents, 5,000 waiting; the stage
+# in a worker of its own; about 2 min): figures printed and written to
+# bench-results/routing-stage.json. BENCH_ROUTING_ARGS="--stages all": every stage in the worker.
+BENCH_ROUTING_ARGS ?=
 bench-routing: install kafka-jars
-	$(BIN)/python -m interaction_streams.bench.routing_stage --cycles 1500 --out bench-results/routing-stage.json
+	$(BIN)/python -m interaction_streams.bench.routing_stage --cycles 1500 --out bench-results/routing-stage.json $(BENCH_ROUTING_ARGS)
 
 .PHONY: bench-escalation
 # How late escalation timers fire in live mode (about 1 min; needs KAFKA_BOOTSTRAP_SERVERS):

@@ -5,7 +5,9 @@ for one routing pool with N agents (default 1,000) and M waiting interactions (d
         [--cycles C] [--position-interval S] [--out FILE]
 
 1. ``KAFKA_BOOTSTRAP_SERVERS`` (else a local Apache Kafka), the topics under a fresh prefix
-   and ONE worker (RocksDB store, ``CIM_CLOCK=event``, a one-queue policy with skills).
+   and ONE worker (RocksDB store, ``CIM_CLOCK=event``, a one-queue policy with skills)
+   running the routing stage alone (``--stages routing``, as a deployment that gives the
+   stage processes of its own) or every stage (``--stages all``).
 2. Fill: N agent logins, N + M enqueues; the N offers made are accepted, so every agent is
    busy and M interactions wait.
 3. Measure C cycles, one record in flight at a time (the driver waits for the output before
@@ -47,6 +49,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from interaction_streams.admin.topics import apply_topics
@@ -56,6 +59,8 @@ from interaction_streams.harness import WorkerProcess, cloud_event
 from interaction_streams.settings import KafkaSettings
 
 POOL = "bench"
+BROKER_MS = "__broker_ms"  # the broker's append time of an output, added by Outputs.wait_for
+APPEND = "LogAppendTime"  # the bench's input and output topics: the broker stamps records
 T0 = 1_795_683_600_000  # event time of the first record; each record adds STEP_MS
 STEP_MS = 10  # event time between two records (100 events per second of event time)
 SKILLS = ("billing", "tech", "sales", "retention")
@@ -156,13 +161,15 @@ class Outputs:
         await self.consumer.stop()
 
     async def wait_for(self, wanted: Any, timeout: float = 60.0) -> dict[str, Any]:
+        """The next output that satisfies ``wanted``; its broker append time (``LogAppendTime``
+        topics) under the key ``BROKER_MS``."""
         deadline = time.monotonic() + timeout
         while True:
             for i, record in enumerate(self.backlog):
                 value = orjson.loads(record.value or b"{}")
                 if wanted(value):
                     del self.backlog[: i + 1]
-                    return dict(value)
+                    return {**value, BROKER_MS: record.timestamp}
             self.backlog.clear()
             if time.monotonic() > deadline:
                 raise TimeoutError("no output came")
@@ -229,6 +236,9 @@ async def fill(
     return held
 
 
+Samples = dict[str, list[float]]
+
+
 async def measure(
     producer: AIOKafkaProducer,
     contract: TopicContract,
@@ -236,43 +246,52 @@ async def measure(
     held: dict[str, str],
     cycles: int,
     clock: Clock,
-) -> dict[str, list[float]]:
+) -> tuple[Samples, Samples]:
+    """Round trips seen by the driver, and the time through the stage on the broker's clock
+    (append of the input to append of the output), per kind of output."""
     agent_topic = contract["ingested-agent"].name
     requests = contract["routing-requests"].name
     key = orjson.dumps(POOL)
-    samples: dict[str, list[float]] = {"offer": [], "assign": [], "queued": []}
+    trips: Samples = {"offer": [], "assign": [], "queued": []}
+    through: Samples = {k: [] for k in trips}
+
+    async def step(kind: str, topic: str, value: bytes, wanted: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        sent = await producer.send_and_wait(topic, key=key, value=value)
+        output = await out.wait_for(wanted)
+        trips[kind].append(time.perf_counter() - started)
+        through[kind].append((output[BROKER_MS] - sent.timestamp) / 1000)
+        return output
+
     agents = sorted(held)
     for n in range(cycles):
         aid = agents[n % len(agents)]
         done = agent_event("work.completed", aid, clock.next(), interactionId=held[aid])
-        started = time.perf_counter()
-        await producer.send_and_wait(agent_topic, key=key, value=done)
-        offer = await out.wait_for(lambda v: v.get("kind") == "offer")
-        samples["offer"].append(time.perf_counter() - started)
+        offer = await step("offer", agent_topic, done, lambda v: v.get("kind") == "offer")
         taker, iid = offer["agentId"], offer["interactionId"]
         accept = agent_event(
             "offer.accepted", taker, clock.next(), offerId=offer["offerId"], interactionId=iid
         )
-        started = time.perf_counter()
-        await producer.send_and_wait(agent_topic, key=key, value=accept)
-        await out.wait_for(
-            lambda v, iid=iid: v.get("kind") == "assign" and v.get("interactionId") == iid
+        await step(
+            "assign",
+            agent_topic,
+            accept,
+            lambda v, iid=iid: v.get("kind") == "assign" and v.get("interactionId") == iid,
         )
-        samples["assign"].append(time.perf_counter() - started)
         held[taker] = iid
         new = f"new-{n:06d}"
-        started = time.perf_counter()
-        await producer.send_and_wait(requests, key=key, value=enqueue(new, n, clock.next()))
-        await out.wait_for(
-            lambda v, new=new: v.get("kind") == "queued" and v.get("interactionId") == new
+        await step(
+            "queued",
+            requests,
+            enqueue(new, n, clock.next()),
+            lambda v, new=new: v.get("kind") == "queued" and v.get("interactionId") == new,
         )
-        samples["queued"].append(time.perf_counter() - started)
-    return samples
+    return trips, through
 
 
 async def round_trips(
     bootstrap: str, into: str, out_of: str, cycles: int, ready_timeout: float = 0.0
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
     """Sequential round trips through a relay from ``into`` to ``out_of``: produce a record,
     wait for it to come out, again (after one record came through within ``ready_timeout``,
     when the relay has to join its group first)."""
@@ -282,6 +301,7 @@ async def round_trips(
     await out.start()
     key = orjson.dumps(POOL)
     samples: list[float] = []
+    through: list[float] = []  # on the broker's clock
     try:
         deadline = time.monotonic() + ready_timeout
         while ready_timeout:
@@ -295,13 +315,32 @@ async def round_trips(
         for n in range(cycles):
             value = orjson.dumps({"n": n, "pad": "x" * 300})
             started = time.perf_counter()
-            await driver.send_and_wait(into, key=key, value=value)
-            await out.wait_for(lambda v, n=n: v.get("n") == n)
+            sent = await driver.send_and_wait(into, key=key, value=value)
+            output = await out.wait_for(lambda v, n=n: v.get("n") == n)
             samples.append(time.perf_counter() - started)
+            through.append((output[BROKER_MS] - sent.timestamp) / 1000)
     finally:
         await out.stop()
         await driver.stop()
-    return samples
+    return samples, through
+
+
+STAGE_TOPICS = ("ingested-agent", "routing-requests", "work-assignments", "routing-decisions")
+
+
+async def stamp_by_broker(bootstrap: str, contract: TopicContract, topic_ids: Any) -> None:
+    """Records of these topics get the broker's append time (their other settings kept)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        resources = []
+        for topic_id in topic_ids:
+            topic = contract[topic_id]
+            configs = {**topic.kafka_config(), "message.timestamp.type": APPEND}
+            resources.append(ConfigResource(ConfigResourceType.TOPIC, topic.name, configs))
+        await admin.alter_configs(resources)
+    finally:
+        await admin.close()
 
 
 async def relay_topics(bootstrap: str, prefix: str, name: str) -> tuple[str, str]:
@@ -309,13 +348,15 @@ async def relay_topics(bootstrap: str, prefix: str, name: str) -> tuple[str, str
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(t, 4, 1) for t in (a, b)])
+        await admin.create_topics(
+            [NewTopic(t, 4, 1, topic_configs={"message.timestamp.type": APPEND}) for t in (a, b)]
+        )
     finally:
         await admin.close()
     return a, b
 
 
-async def ceiling(bootstrap: str, prefix: str, cycles: int) -> list[float]:
+async def ceiling(bootstrap: str, prefix: str, cycles: int) -> tuple[list[float], list[float]]:
     """The same sequential round trip through a plain aiokafka relay on the same broker."""
     a, b = await relay_topics(bootstrap, prefix, "relay")
     relay_in = AIOKafkaConsumer(
@@ -345,7 +386,9 @@ async def ceiling(bootstrap: str, prefix: str, cycles: int) -> list[float]:
         await asyncio.gather(relay_in.stop(), relay_out.stop())
 
 
-async def faust_ceiling(bootstrap: str, prefix: str, cycles: int) -> list[float]:
+async def faust_ceiling(
+    bootstrap: str, prefix: str, cycles: int
+) -> tuple[list[float], list[float]]:
     """The same sequential round trip through one Faust agent that only consumes a record and
     sends it on (``bench.faust_hop``): the floor of any Faust stage on this machine."""
     a, b = await relay_topics(bootstrap, prefix, "faust-hop")
@@ -386,6 +429,7 @@ async def run(opts: argparse.Namespace, bootstrap: str, workdir: Path) -> dict[s
     report = await apply_topics(contract, KafkaSettings(bootstrap_servers=bootstrap), False, False)
     if not report.ok:
         raise RuntimeError(f"topics: {report.drift}")
+    await stamp_by_broker(bootstrap, contract, STAGE_TOPICS)
     policy = workdir / "routing.yaml"
     policy.write_text(POLICY)
     worker = WorkerProcess(
@@ -400,8 +444,9 @@ async def run(opts: argparse.Namespace, bootstrap: str, workdir: Path) -> dict[s
             "CIM_ROUTING_OFFER_TIMEOUT_SECONDS": "3600",
             "CIM_ROUTING_POSITION_INTERVAL_SECONDS": str(opts.position_interval),
             "CIM_SWEEP_INTERVAL_SECONDS": "1",
+            "CIM_STAGES": opts.stages,
         },
-        log_path=workdir / "worker.log",
+        log_path=Path(os.environ.get("BENCH_WORKER_LOG", workdir / "worker.log")),
     )
     result: dict[str, Any] = {}
     worker.start()
@@ -420,21 +465,23 @@ async def run(opts: argparse.Namespace, bootstrap: str, workdir: Path) -> dict[s
         out.backlog.clear()
         await out.drain(10**9, lambda v: False, 2.0)  # skip what the fill left behind
         before = processing(worker)
-        samples = await measure(producer, contract, out, held, opts.cycles, clock)
+        trips, through = await measure(producer, contract, out, held, opts.cycles, clock)
         after = processing(worker)
         records = after[1] - before[1]
         result["stage_processing_ms_per_record"] = (
             round((after[0] - before[0]) / records * 1000, 3) if records else None
         )
-        result["latency"] = {k: figures(v) for k, v in samples.items()}
-        result["latency"]["all"] = figures([s for v in samples.values() for s in v])
+        for name, samples in (("latency", trips), ("through_stage", through)):
+            result[name] = {k: figures(v) for k, v in samples.items()}
+            result[name]["all"] = figures([s for v in samples.values() for s in v])
     finally:
         await out.stop()
         await producer.stop()
         worker.stop()
-    raw = await ceiling(bootstrap, prefix, opts.cycles)
-    result["ceiling"] = figures(raw)
-    result["faust_hop"] = figures(await faust_ceiling(bootstrap, prefix, opts.cycles))
+    raw, raw_through = await ceiling(bootstrap, prefix, opts.cycles)
+    result["ceiling"], result["ceiling_through"] = figures(raw), figures(raw_through)
+    hop, hop_through = await faust_ceiling(bootstrap, prefix, opts.cycles)
+    result["faust_hop"], result["faust_hop_through"] = figures(hop), figures(hop_through)
     result["ratio_p50"] = round(result["ceiling"]["p50_ms"] / result["latency"]["all"]["p50_ms"], 3)
     result["ratio_p99"] = round(result["ceiling"]["p99_ms"] / result["latency"]["all"]["p99_ms"], 3)
     return result
@@ -447,6 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=500, help="offer, accept, enqueue each")
     parser.add_argument(
         "--position-interval", type=float, default=5.0, help="CIM_ROUTING_POSITION_INTERVAL_SECONDS"
+    )
+    parser.add_argument(
+        "--stages",
+        default="routing",
+        help="CIM_STAGES of the worker: routing (the stage in a process of its own) or all",
     )
     parser.add_argument("--out", type=Path, default=Path("bench-results/routing-stage.json"))
     opts = parser.parse_args(argv)
@@ -462,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
             "waiting": opts.waiting,
             "cycles": opts.cycles,
             "position_interval_seconds": opts.position_interval,
+            "worker_stages": opts.stages,
             "event_time_step_ms": STEP_MS,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
             "load_average": os.getloadavg(),
@@ -472,18 +525,24 @@ def main(argv: list[str] | None = None) -> int:
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"routing stage, one pool: {opts.agents} agents, {opts.waiting} waiting")
-    print(f"fill: {result['fill_seconds']} s")
-    print(f"{'kind':<8} {'count':>6} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
-    rows = [
-        *result["latency"].items(),
-        ("ceiling", result["ceiling"]),
-        ("faust-hop", result["faust_hop"]),
-    ]
-    for kind, f in rows:
-        print(f"{kind:<9} {f['count']:>6} {f['p50_ms']:>9} {f['p99_ms']:>9} {f['max_ms']:>9}")
+    print(f"worker stages (CIM_STAGES): {opts.stages}; fill: {result['fill_seconds']} s")
+    for title, suffix in (
+        ("round trip seen by the driver", ""),
+        ("through the stage, broker append to broker append", "_through"),
+    ):
+        stage = result["latency" if not suffix else "through_stage"]
+        print(f"-- {title}")
+        print(f"{'kind':<9} {'count':>6} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
+        rows = [
+            *stage.items(),
+            ("ceiling", result["ceiling" + suffix]),
+            ("faust-hop", result["faust_hop" + suffix]),
+        ]
+        for kind, f in rows:
+            print(f"{kind:<9} {f['count']:>6} {f['p50_ms']:>9} {f['p99_ms']:>9} {f['max_ms']:>9}")
     per_record = result["stage_processing_ms_per_record"]
     print(f"stage processing per record (worker's histogram): {per_record} ms")
-    print(f"ratio ceiling/stage: p50 {result['ratio_p50']}, p99 {result['ratio_p99']}")
+    print(f"ratio ceiling/stage (round trip): p50 {result['ratio_p50']}, p99 {result['ratio_p99']}")
     print(f"written to {opts.out}")
     return 0
 
