@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         ge=0,
         description="least event time between two queue-position updates of one interaction",
     )
+    routing_tick_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="most wall time between two looks of the routing timer for offers timed "
+        "out, timed steps and held position updates in a quiet pool (at most "
+        "CIM_SWEEP_INTERVAL_SECONDS)",
+    )
     routing_position_batch: int = Field(
         default=20,
         ge=1,

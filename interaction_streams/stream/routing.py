@@ -142,7 +142,10 @@ class RoutingShell:
         )
         self.table.on_recover(self._rebuild)
         self.app.agent(self.source, name="routing")(self._run)
-        self.app.timer(self.settings.sweep_interval_seconds, name="routing-ticks")(self._sweep)
+        # Offers time out and steps relax within seconds: the general sweep (retention,
+        # snapshots) may be much slower than the routing timer must be.
+        tick = min(self.settings.routing_tick_seconds, self.settings.sweep_interval_seconds)
+        self.app.timer(tick, name="routing-ticks")(self._sweep)
 
     @property
     def readiness(self) -> tuple[Any, ...]:
