@@ -23,7 +23,13 @@ for one routing pool with N agents (default 1,000) and M waiting interactions (d
    second topic) in place of the stage; and through one Faust agent that only consumes and
    sends each record on (``bench.faust_hop``): the floor of any Faust stage here.
 
-Figures: p50, p99 and max per kind and overall, the stage's own processing time per record
+``BENCH_WORKER_LOG``: a path where the worker's log is kept (else it goes with the run's
+temporary directory).
+
+Figures: p50, p99 and max per kind and overall, twice: the driver's round trip, and the time
+through the stage on the broker's clock (the bench's input and output topics are stamped
+with ``LogAppendTime``: the output's append time minus the input's, whole milliseconds),
+which leaves out the driver's own produce and fetch; the stage's own processing time per record
 (``cim_processing_seconds{stage="routing"}`` of the worker, mean over the cycles), and the
 ratio to the ceiling. Times are wall clock on a shared machine: read them as an upper bound.
 """
