@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
+from pydantic import BaseModel
 
 from interaction_streams.contract.channel_status import ChannelStatus
 from interaction_streams.contract.party_index import ContactIndexEntry
@@ -41,6 +42,8 @@ from interaction_streams.web.context_api import register_context_api
 from interaction_streams.web.ops import register_ops_views
 from interaction_streams.web.tmf683_api import register_tmf683_api
 
+M = TypeVar("M", bound=BaseModel)
+
 
 @dataclass
 class Worker:
@@ -71,13 +74,7 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     metrics = Metrics()
     deadletters = DeadLetterSink(app, contract, metrics)
     # One replica of the channel statuses per worker: routing rules and /channelStatus read it.
-    channel_status: CompactedReplica[ChannelStatus] = CompactedReplica(
-        contract["channel-status"].name,
-        ChannelStatus.model_validate_json,
-        settings.kafka,
-        client_id=f"{settings.app_id}-channel-status",
-    )
-    app.add_dependency(channel_status)
+    channel_status = _replica(app, settings, contract, "channel-status", ChannelStatus)
     track_channel_status(channel_status, metrics)
     register_channel_api(app, channel_status)
     worker = Worker(app, contract, metrics, channel_status)
@@ -88,13 +85,7 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     if settings.runs("ingest"):
         worker.ingest = IngestShell(*shared)
     if settings.runs("interactions"):
-        contact_index: CompactedReplica[ContactIndexEntry] = CompactedReplica(
-            contract["contact-index"].name,
-            ContactIndexEntry.model_validate_json,
-            settings.kafka,
-            client_id=f"{settings.app_id}-contact-index",
-        )
-        app.add_dependency(contact_index)
+        contact_index = _replica(app, settings, contract, "contact-index", ContactIndexEntry)
         readiness.append(contact_index.ready)
         interactions = InteractionShell(*shared, contact_index, deadletters)
         interactions.observers.append(TrafficCounter(*shared).observe)
@@ -132,6 +123,20 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     _ride(worker)
     register_ops_views(app, metrics, readiness=tuple(readiness), table_sizes=table_sizes)
     return worker
+
+
+def _replica(
+    app: faust.App, settings: Settings, contract: TopicContract, topic_id: str, model: type[M]
+) -> CompactedReplica[M]:
+    """A replica of a compacted contract topic that starts and stops with the worker."""
+    replica: CompactedReplica[M] = CompactedReplica(
+        contract[topic_id].name,
+        model.model_validate_json,
+        settings.kafka,
+        client_id=f"{settings.app_id}-{topic_id}",
+    )
+    app.add_dependency(replica)
+    return replica
 
 
 def _ride(worker: Worker) -> None:
