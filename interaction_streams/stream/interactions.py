@@ -7,7 +7,6 @@ retention timer sends purge commands through Kafka (Faust writes tables only in 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +30,6 @@ from interaction_streams.domain.ingest import RawRecord
 from interaction_streams.domain.interaction.lifecycle import Stimulus
 from interaction_streams.domain.interaction.stage import (
     StepResult,
-    due_for_purge,
     on_erase,
     on_purge,
     on_stimulus,
@@ -45,6 +43,7 @@ from interaction_streams.stream.ingest import stage_key
 from interaction_streams.stream.replica import CompactedReplica
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
+    DueIndex,
     Handler,
     StageClock,
     each_record,
@@ -64,9 +63,9 @@ class InteractionShell:
     metrics: Metrics
     contact_index: CompactedReplica[ContactIndexEntry]
     deadletters: DeadLetterSink
-    # Closed interactions: id -> end time. In memory, rebuilt from the table after each
-    # recovery, so the retention timer never scans the whole table.
-    closed: dict[str, int] = field(default_factory=dict)
+    # Closed interactions: id -> when their retention ends. In memory, rebuilt from the table
+    # after each recovery, so the retention timer never scans the whole table.
+    retention: DueIndex = field(default_factory=DueIndex)
     # Called with (event type, event time) for every channel event applied (channel traffic).
     observers: list[Callable[[str, int], Awaitable[None]]] = field(default_factory=list)
     riders: list[Handler] = field(default_factory=list)  # stages reading the same records
@@ -159,6 +158,7 @@ class InteractionShell:
             )
             await self._write(key, on_stimulus(current, stim, self.lateness_ms), current)
         elif command.command == "purge":
+            self.retention.arrived(key)  # a later purge of the key may be sent again
             await self._write(key, on_purge(current, at_ms, self.retention_ms), current)
         elif command.command == "erase":
             await self._write(key, on_erase(current, command.command_id, at_ms), current)
@@ -172,7 +172,7 @@ class InteractionShell:
         if result.timeline is None:
             if key in self.table:
                 del self.table[key]
-            self.closed.pop(key, None)
+            self.retention.note(key, None)
         elif result.admission is not None:
             self.table[key] = result.timeline
             self._note_closed(key, result.timeline)
@@ -209,13 +209,11 @@ class InteractionShell:
 
     def _note_closed(self, key: str, timeline: Timeline) -> None:
         current = timeline.current
-        if current is not None and current.ended_ms is not None:
-            self.closed[key] = current.ended_ms
-        else:
-            self.closed.pop(key, None)
+        ended = current.ended_ms if current is not None else None
+        self.retention.note(key, None if ended is None else ended + self.retention_ms)
 
     async def _rebuild_closed(self) -> None:
-        self.closed.clear()
+        self.retention.reset()
         self.status_counts.reset()
         for key, timeline in self.table.items():
             self._note_closed(key, timeline)
@@ -226,16 +224,11 @@ class InteractionShell:
         if not may_run_timer(self.app):
             return
         now = self.now_ms()
-        due = [
-            k
-            for k, ended in list(self.closed.items())
-            if due_for_purge(ended, now, self.retention_ms)
-        ]
         moment = datetime.fromtimestamp(now / 1000, tz=UTC)
-        for key in due:
+        for key in self.retention.take(now):
             command = InteractionCommand(
                 command="purge",
-                command_id=f"purge-{uuid.uuid4()}",
+                command_id=f"purge|{key}|{self.retention.due.get(key, now)}",
                 interaction_id=key,
                 time=moment,
             )
