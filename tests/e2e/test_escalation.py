@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
 from tests.conftest import WorkerFactory
 from tests.tmf import TMF621, assert_valid
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -92,11 +94,8 @@ def read(
     return [orjson.loads(r.value or b"") for r in got]
 
 
-def until(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.5)
+# this module (and test_guidance) waits up to 60 s, polled every 0.5 s
+until = partial(wait_until, timeout=60.0, interval=0.5)
 
 
 def summary(rows: list[dict[str, Any]], iid: str) -> set[tuple[str, str, str | None]]:

@@ -19,6 +19,7 @@ import pytest
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
 from tests.conftest import WorkerFactory
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -234,13 +235,6 @@ def test_skills_time_out_requeue_step_and_abandon(
     assert len(ids) == len(set(ids))
 
 
-def until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.25)
-
-
 def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_abandon(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
 ) -> None:
@@ -249,7 +243,7 @@ def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_aban
         "cim.customer.profile.updated", {"partyId": "ada", "tier": "gold"}, "p-ada", iso(T - S)
     )
     send(kafka_bootstrap, topics, "customer-profile", [(b"ada", profile, [])])
-    until(lambda: worker.get("/customerContext/ada")[0] == 200)
+    wait_until(lambda: worker.get("/customerContext/ada")[0] == 200)
     send(
         kafka_bootstrap,
         topics,
@@ -291,7 +285,7 @@ def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_aban
         if d["kind"] == "dequeued"
     ]
     assert [d["reason"] for d in dequeued] == ["abandoned"]
-    until(lambda: metric(worker, 'cim_routing_abandoned_total{pool="p1",queue="vip"}') == 1)
+    wait_until(lambda: metric(worker, 'cim_routing_abandoned_total{pool="p1",queue="vip"}') == 1)
 
 
 def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
@@ -321,7 +315,7 @@ def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
     start(worker_factory, tmp_path)
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "x", T + 12 * S)])
     retry = "a2" if first[0]["agentId"] == "a1" else "a1"
-    until(
+    wait_until(
         lambda: (
             {("timeout", first[0]["agentId"], "c1"), ("offer", retry, "c1")}
             <= offers(outputs(kafka_bootstrap, topics, "work-assignments", 3))
@@ -350,7 +344,7 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
         "channel-events",
         [channel("voice.offered", "call-9", T + S, partyId="bob", intent="billing")],
     )
-    until(lambda: worker.get(f"{TMF683}/call-9")[0] == 200)
+    wait_until(lambda: worker.get(f"{TMF683}/call-9")[0] == 200)
     send(
         kafka_bootstrap,
         topics,
@@ -377,7 +371,7 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
     # The agent path (ingest, routing) and the channel path (ingest, interactions, customers,
     # routing) race: wait for the assignment, or a slow agent path lets the transfer's event
     # time expire the offer first (the cause of this test's old flakiness).
-    until(
+    wait_until(
         lambda: (
             ("assign", "first", "call-9")
             in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
@@ -475,7 +469,7 @@ def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
     assert offers(rows) == {("offer", "a1", "young")}
     assert rows[0]["priority"] == 20
     # per-queue statistics: "old" still waits; one offer made; one agent available
-    until(lambda: metric(worker, 'cim_routing_waiting{pool="p1",queue="general"}') == 1)
+    wait_until(lambda: metric(worker, 'cim_routing_waiting{pool="p1",queue="general"}') == 1)
     assert metric(worker, 'cim_routing_oldest_wait_seconds{pool="p1",queue="general"}') >= 4
     assert metric(worker, 'cim_routing_offers_total{outcome="offered",pool="p1"}') == 1
     assert metric(worker, 'cim_routing_agents{pool="p1",presence="available"}') == 1
@@ -494,7 +488,9 @@ def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
         ],
     )
     # answered 4 s after queueing: within the 20 s default target
-    until(lambda: metric(worker, 'cim_routing_service_level_ratio{pool="p1",queue="general"}') == 1)
+    wait_until(
+        lambda: metric(worker, 'cim_routing_service_level_ratio{pool="p1",queue="general"}') == 1
+    )
     assert (
         metric(worker, 'cim_routing_answered_total{pool="p1",queue="general",within_target="yes"}')
         == 1
@@ -583,9 +579,9 @@ def test_a_policy_published_at_run_time_replaces_the_running_one(
     )
     assert done.returncode == 0, done.stderr
     applied = 'cim_routing_policy_updates_total{outcome="applied"}'
-    until(lambda: metric(worker, applied) >= 1, timeout=60)
+    wait_until(lambda: metric(worker, applied) >= 1, timeout=60)
     send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "after", T + 2 * S)])
-    until(
+    wait_until(
         lambda: any(
             (d["interactionId"], d["queue"]) == ("after", "billing")
             for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
@@ -615,10 +611,10 @@ def test_a_policy_published_at_run_time_replaces_the_running_one(
         "publishedAt": iso(T),
     }
     send(kafka_bootstrap, topics, "routing-policy", [(key("routing"), orjson.dumps(document), [])])
-    until(lambda: metric(worker, 'cim_routing_policy_updates_total{outcome="refused"}') >= 1)
+    wait_until(lambda: metric(worker, 'cim_routing_policy_updates_total{outcome="refused"}') >= 1)
     assert "unknown queue 'nowhere'" in worker.tail(200)
     send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "later", T + 3 * S)])
-    until(
+    wait_until(
         lambda: any(
             (d["interactionId"], d["queue"]) == ("later", "billing")
             for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
@@ -648,7 +644,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
         "channel-events",
         [channel("voice.offered", "call-7", T + S, partyId="eve", intent="billing")],
     )
-    until(lambda: worker.get(f"{TMF683}/call-7")[0] == 200)
+    wait_until(lambda: worker.get(f"{TMF683}/call-7")[0] == 200)
     send(
         kafka_bootstrap,
         topics,
@@ -671,7 +667,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
             )
         ],
     )
-    until(
+    wait_until(
         lambda: (
             ("assign", "first", "call-7")
             in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
@@ -749,7 +745,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
             )
         ],
     )
-    until(
+    wait_until(
         lambda: (
             ("offer", "sup", "call-7")
             in offers(outputs(kafka_bootstrap, topics, "work-assignments", 5))
@@ -803,7 +799,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
         resource = orjson.loads(body)
         return {(p["partyOrPartyRole"]["id"], p["role"]) for p in resource.get("relatedParty", [])}
 
-    until(lambda: {("first", "agent"), ("senior", "agent"), ("sup", "agent")} <= parties())
+    wait_until(lambda: {("first", "agent"), ("senior", "agent"), ("sup", "agent")} <= parties())
 
 
 def test_the_consult_leg_of_a_call_that_ended_is_withdrawn(
@@ -834,14 +830,14 @@ def test_the_consult_leg_of_a_call_that_ended_is_withdrawn(
 
     # No expert in disputes is logged in: the consult leg waits; then the call ends.
     send(kafka_bootstrap, topics, "routing-requests", [consult("call-8", T + 10 * S)])
-    until(lambda: decided("collaboration", "call-8", "waiting"))
+    wait_until(lambda: decided("collaboration", "call-8", "waiting"))
     send(
         kafka_bootstrap,
         topics,
         "channel-events",
         [channel("interaction.ended", "call-8", T + 20 * S)],
     )
-    until(lambda: decided("dequeued", "call-8~consult", "call-ended"))
+    wait_until(lambda: decided("dequeued", "call-8~consult", "call-ended"))
     # An expert logs in: offered the leg of a call that goes on, never the withdrawn one
     # (waiting since earlier at the same top priority, it would have come first).
     send(kafka_bootstrap, topics, "routing-requests", [consult("call-9", T + 21 * S)])
@@ -851,7 +847,7 @@ def test_the_consult_leg_of_a_call_that_ended_is_withdrawn(
         "agent-events",
         [agent("logged-in", "senior", T + 22 * S, skills={"disputes": 5})],
     )
-    until(
+    wait_until(
         lambda: (
             ("offer", "senior", "call-9~consult")
             in offers(outputs(kafka_bootstrap, topics, "work-assignments", 1))
@@ -871,7 +867,7 @@ def test_a_repeat_contact_goes_to_the_last_agent(
     )
     profile = cloud_event("cim.customer.profile.updated", {"partyId": "zoe"}, "p-zoe", iso(T - S))
     send(kafka_bootstrap, topics, "customer-profile", [(b"zoe", profile, [])])
-    until(lambda: worker.get("/customerContext/zoe")[0] == 200)
+    wait_until(lambda: worker.get("/customerContext/zoe")[0] == 200)
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "alice", T, wrapUpSeconds=0)])
     # The first call goes to alice, the only agent; she answers and completes it.
     send(
@@ -901,7 +897,7 @@ def test_a_repeat_contact_goes_to_the_last_agent(
             agent("logged-in", "bob", T + 4 * S, wrapUpSeconds=0),
         ],
     )
-    until(
+    wait_until(
         lambda: (
             ("assign", "alice", "call-1")
             in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
@@ -923,7 +919,7 @@ def test_a_repeat_contact_goes_to_the_last_agent(
         "agent-events",
         [agent("work.completed", "alice", T + 61 * S, interactionId="call-1")],
     )
-    until(
+    wait_until(
         lambda: (
             orjson.loads(worker.get("/customerContext/zoe")[1]).get("lastAgent", {}).get("agentId")
             == "alice"
@@ -940,7 +936,7 @@ def test_a_repeat_contact_goes_to_the_last_agent(
             channel("interaction.queued", "call-2", T + 121 * S, queue="ivr-main"),
         ],
     )
-    until(
+    wait_until(
         lambda: any(
             r["kind"] == "offer" and r.get("interactionId") == "call-2"
             for r in outputs(kafka_bootstrap, topics, "work-assignments", 3)
@@ -987,7 +983,7 @@ def test_position_updates_are_rate_limited_per_interaction(
         "agent-events",
         [agent("logged-in", "chatter", T + 15 * S, capacity={"chat": 1})],
     )
-    until(
+    wait_until(
         lambda: (
             len(
                 [
