@@ -4,7 +4,6 @@ drives the timers (``CIM_CLOCK=event``): later events advance the clock."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -17,14 +16,13 @@ import orjson
 import pytest
 
 from interaction_streams.contract.topics import TopicContract
-from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
+from interaction_streams.harness import Record, WorkerProcess, cloud_event
 from tests.conftest import WorkerFactory
+from tests.e2e.helpers import S, T, channel, iso, read, send, start_worker
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
-T = 1_795_683_600_000  # 2026-11-26T09:00:00Z
-S = 1000
 TMF683 = "/tmf-api/partyInteractionManagement/v5/partyInteraction"
 
 POLICY = """
@@ -77,10 +75,6 @@ default:
 """
 
 
-def iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
-
-
 def key(value: str) -> bytes:
     return orjson.dumps(value)
 
@@ -106,32 +100,10 @@ def request(command: str, interaction: str, at_ms: int, **extra: Any) -> Record:
     return key("p1"), orjson.dumps(body), []
 
 
-def channel(kind: str, interaction: str, at_ms: int, **data: Any) -> Record:
-    body = {"interactionId": interaction, "routingPool": "p1", **data}
-    event = cloud_event(f"cim.{kind}", body, f"c-{interaction}-{kind}-{at_ms}", iso(at_ms))
-    return interaction.encode(), event, []
-
-
 def start(worker_factory: WorkerFactory, tmp_path: Path) -> WorkerProcess:
-    path = tmp_path / "routing.yaml"
-    path.write_text(POLICY)
-    return worker_factory(
-        cim_clock="event",
-        cim_sweep_interval_seconds="0.3",
-        cim_routing_policy=str(path),
-        cim_routing_offer_timeout_seconds="10",
+    return start_worker(
+        worker_factory, tmp_path, {"routing": POLICY}, cim_routing_offer_timeout_seconds="10"
     )
-
-
-def send(bootstrap: str, topics: TopicContract, topic_id: str, records: list[Record]) -> None:
-    asyncio.run(produce(bootstrap, topics[topic_id].name, records))
-
-
-def outputs(
-    bootstrap: str, topics: TopicContract, topic_id: str, expected: int
-) -> list[dict[str, Any]]:
-    got = asyncio.run(read_topic(bootstrap, topics[topic_id].name, expected, 2.0, 90.0))
-    return [orjson.loads(r.value or b"") for r in got]
 
 
 def offers(rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -161,19 +133,19 @@ def test_skills_time_out_requeue_step_and_abandon(
         "routing-requests",
         [request("enqueue", "c1", T + S, intent="billing")],
     )
-    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    first = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert len(first) == 1 and first[0]["kind"] == "offer"
     offered_to = first[0]["agentId"]
     assert offered_to in ("expert", "other")
     assert first[0]["deadline"].startswith("2026-11-26T09:00:11")
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 1)
     assert decisions[0]["queue"] == "billing" and decisions[0]["rule"] == "billing"
     assert decisions[0]["skills"] == [{"skill": "billing", "minProficiency": 4}]
 
     # Event time passes the deadline (an unrelated agent event moves the clock): the offer
     # times out, c1 is re-queued with its age and offered to the other skilled agent.
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "x", T + 12 * S)])
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 3)
     retry = "other" if offered_to == "expert" else "expert"
     assert offers(rows) == {
         ("offer", offered_to, "c1"),
@@ -210,14 +182,14 @@ def test_skills_time_out_requeue_step_and_abandon(
         "routing-requests",
         [request("enqueue", "c2", T + 14 * S, intent="billing")],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 4)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 4)
     assert ("assign", retry, "c1") in offers(rows)
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "y", T + 45 * S)])
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 5)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 5)
     assert ("offer", "novice", "c2") in offers(rows)
     stepped = [
         d
-        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+        for d in read(kafka_bootstrap, topics, "routing-decisions", 3)
         if d["interactionId"] == "c2" and d["reason"] == "step"
     ]
     assert stepped and stepped[0]["skills"] == [{"skill": "billing", "minProficiency": 2}]
@@ -229,7 +201,7 @@ def test_skills_time_out_requeue_step_and_abandon(
         "routing-requests",
         [request("withdraw", "c2", T + 46 * S, reason="abandoned")],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 6)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 6)
     assert ("rescind", "novice", "c2") in offers(rows)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids))
@@ -262,10 +234,10 @@ def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_aban
             channel("interaction.queued", "call-1", T + 2 * S, queue="ivr-main"),
         ],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert offers(rows) == {("offer", "gold-desk", "call-1")}
     queued = [
-        d for d in outputs(kafka_bootstrap, topics, "routing-decisions", 1) if d["kind"] == "queued"
+        d for d in read(kafka_bootstrap, topics, "routing-decisions", 1) if d["kind"] == "queued"
     ]
     assert [(d["queue"], d["rule"], d["priority"]) for d in queued] == [("vip", "gold", 5)]
     assert queued[0]["skills"] == [{"skill": "vip", "minProficiency": 1}]
@@ -277,12 +249,10 @@ def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_aban
         "channel-events",
         [channel("interaction.abandoned", "call-1", T + 3 * S)],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 2)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 2)
     assert offers(rows) == {("offer", "gold-desk", "call-1"), ("rescind", "gold-desk", "call-1")}
     dequeued = [
-        d
-        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
-        if d["kind"] == "dequeued"
+        d for d in read(kafka_bootstrap, topics, "routing-decisions", 2) if d["kind"] == "dequeued"
     ]
     assert [d["reason"] for d in dequeued] == ["abandoned"]
     wait_until(lambda: metric(worker, 'cim_routing_abandoned_total{pool="p1",queue="vip"}') == 1)
@@ -307,7 +277,7 @@ def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
         "routing-requests",
         [request("enqueue", "c1", T + S, intent="billing")],
     )
-    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    first = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert [r["kind"] for r in first] == ["offer"]
     time.sleep(2)  # past a commit of the source offsets
     worker.kill()
@@ -318,7 +288,7 @@ def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
     wait_until(
         lambda: (
             {("timeout", first[0]["agentId"], "c1"), ("offer", retry, "c1")}
-            <= offers(outputs(kafka_bootstrap, topics, "work-assignments", 3))
+            <= offers(read(kafka_bootstrap, topics, "work-assignments", 3))
         ),
         timeout=60,
     )
@@ -351,7 +321,7 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
         "channel-events",
         [channel("interaction.queued", "call-9", T + 2 * S, queue="ivr-main")],
     )
-    got = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    got = read(kafka_bootstrap, topics, "work-assignments", 1)
     offer = got[0]
     assert (offer["kind"], offer["agentId"]) == ("offer", "first")
     send(
@@ -374,7 +344,7 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
     wait_until(
         lambda: (
             ("assign", "first", "call-9")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 2))
         ),
         timeout=90,
     )
@@ -394,7 +364,7 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
             ),
         ],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 3)
     assert offers(rows) == {
         ("offer", "first", "call-9"),
         ("assign", "first", "call-9"),
@@ -404,7 +374,7 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
     assert len(set(ids)) == 2  # the transfer's offer is a new reservation
     decided = [
         (d["queue"], d["rule"])
-        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+        for d in read(kafka_bootstrap, topics, "routing-decisions", 2)
         if d["kind"] == "queued"
     ]
     assert decided == [("billing", "billing"), ("expert", "to-expert")]
@@ -434,9 +404,9 @@ def test_overflow_and_mixed_channel_capacity(
             request("enqueue", "h3", T + 5 * S, channel="chat"),
         ],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 2)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 2)
     assert offers(rows) == {("offer", "mixed", "h1"), ("offer", "mixed", "h2")}
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 5)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 5)
     queued = {d["interactionId"]: d for d in decisions if d["kind"] == "queued"}
     assert (queued["s1"]["queue"], queued["s1"]["reason"]) == ("small", "enqueued")
     assert (queued["s2"]["queue"], queued["s2"]["reason"]) == ("general", "overflow")
@@ -460,12 +430,12 @@ def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
             request("escalate", "young", T + 4 * S, priorityBoost=20, escalationId="esc-1"),
         ],
     )
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 3)
     escalated = [d for d in decisions if d["reason"] == "escalated"]
     assert [(d["interactionId"], d["priority"]) for d in escalated] == [("young", 20)]
     # one agent logs in: the escalated, younger interaction goes first
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "a1", T + 5 * S)])
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert offers(rows) == {("offer", "a1", "young")}
     assert rows[0]["priority"] == 20
     # per-queue statistics: "old" still waits; one offer made; one agent available
@@ -509,8 +479,6 @@ def test_voice_down_offers_callback_and_chat(
       announcement: Our phone lines are down.
 """
     policy = POLICY.replace("rules:\n", down_rule, 1)
-    path = tmp_path / "routing.yaml"
-    path.write_text(policy)
     status = {
         "channel": "voice",
         "status": "down",
@@ -519,9 +487,7 @@ def test_voice_down_offers_callback_and_chat(
     }
     send(kafka_bootstrap, topics, "channel-status", [(key("voice"), orjson.dumps(status), [])])
     # the worker is ready once its replica of the channel status has loaded
-    worker_factory(
-        cim_clock="event", cim_sweep_interval_seconds="0.3", cim_routing_policy=str(path)
-    )
+    start_worker(worker_factory, tmp_path, {"routing": policy})
     send(
         kafka_bootstrap,
         topics,
@@ -531,7 +497,7 @@ def test_voice_down_offers_callback_and_chat(
             request("enqueue", "h1", T + 2 * S, channel="chat"),
         ],
     )
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 2)
     queued = {d["interactionId"]: d for d in decisions if d["kind"] == "queued"}
     assert queued["v1"]["rule"] == "voice-down"
     assert queued["v1"]["alternatives"] == ["callback", "chat"]
@@ -557,7 +523,7 @@ def test_a_policy_published_at_run_time_replaces_the_running_one(
 ) -> None:
     worker = start(worker_factory, tmp_path)
     send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "before", T + S)])
-    first = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+    first = read(kafka_bootstrap, topics, "routing-decisions", 1)
     assert [(d["queue"], d["rule"]) for d in first] == [("general", "default")]
 
     # The CLI validates the file and publishes it: new decisions use it without a restart.
@@ -584,7 +550,7 @@ def test_a_policy_published_at_run_time_replaces_the_running_one(
     wait_until(
         lambda: any(
             (d["interactionId"], d["queue"]) == ("after", "billing")
-            for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+            for d in read(kafka_bootstrap, topics, "routing-decisions", 2)
         ),
         timeout=60,
     )
@@ -617,7 +583,7 @@ def test_a_policy_published_at_run_time_replaces_the_running_one(
     wait_until(
         lambda: any(
             (d["interactionId"], d["queue"]) == ("later", "billing")
-            for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+            for d in read(kafka_bootstrap, topics, "routing-decisions", 3)
         ),
         timeout=60,
     )
@@ -651,7 +617,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
         "channel-events",
         [channel("interaction.queued", "call-7", T + 2 * S, queue="ivr-main")],
     )
-    offer = outputs(kafka_bootstrap, topics, "work-assignments", 1)[0]
+    offer = read(kafka_bootstrap, topics, "work-assignments", 1)[0]
     assert (offer["kind"], offer["agentId"]) == ("offer", "first")
     send(
         kafka_bootstrap,
@@ -670,7 +636,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
     wait_until(
         lambda: (
             ("assign", "first", "call-7")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 2))
         ),
         timeout=90,
     )
@@ -697,7 +663,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
             )
         ],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 3)
     consult = next(r for r in rows if r["interactionId"] == "call-7~consult")
     assert (consult["kind"], consult["agentId"]) == ("offer", "senior")
     send(
@@ -748,10 +714,10 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
     wait_until(
         lambda: (
             ("offer", "sup", "call-7")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 5))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 5))
         )
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 5)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 5)
     transfer = next(r for r in rows if r["kind"] == "offer" and r["agentId"] == "sup")
     assert ("assign", "senior", "call-7~consult") in offers(rows)
     send(
@@ -786,7 +752,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
     )
     collaboration = [
         (d["rule"], d["reason"], d.get("agentId"))
-        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+        for d in read(kafka_bootstrap, topics, "routing-decisions", 3)
         if d["kind"] == "collaboration"
     ]
     assert collaboration == [("consult", "offered", "senior"), ("transfer", "offered", "sup")]
@@ -823,7 +789,7 @@ def test_the_consult_leg_of_a_call_that_ended_is_withdrawn(
         )
 
     def decided(kind: str, iid: str, reason: str) -> bool:
-        rows = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+        rows = read(kafka_bootstrap, topics, "routing-decisions", 1)
         return any(
             (d["kind"], d["interactionId"], d["reason"]) == (kind, iid, reason) for d in rows
         )
@@ -850,20 +816,18 @@ def test_the_consult_leg_of_a_call_that_ended_is_withdrawn(
     wait_until(
         lambda: (
             ("offer", "senior", "call-9~consult")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 1))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 1))
         )
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert not [r for r in rows if r.get("interactionId") == "call-8~consult"]
 
 
 def test_a_repeat_contact_goes_to_the_last_agent(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
 ) -> None:
-    path = tmp_path / "routing.yaml"
-    path.write_text(POLICY + "lastAgentWaitSeconds: 30\n")
-    worker = worker_factory(
-        cim_clock="event", cim_sweep_interval_seconds="0.3", cim_routing_policy=str(path)
+    worker = start_worker(
+        worker_factory, tmp_path, {"routing": POLICY + "lastAgentWaitSeconds: 30\n"}
     )
     profile = cloud_event("cim.customer.profile.updated", {"partyId": "zoe"}, "p-zoe", iso(T - S))
     send(kafka_bootstrap, topics, "customer-profile", [(b"zoe", profile, [])])
@@ -879,7 +843,7 @@ def test_a_repeat_contact_goes_to_the_last_agent(
             channel("interaction.queued", "call-1", T + 2 * S, queue="ivr-main"),
         ],
     )
-    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)[0]
+    first = read(kafka_bootstrap, topics, "work-assignments", 1)[0]
     assert (first["kind"], first["agentId"]) == ("offer", "alice")
     send(
         kafka_bootstrap,
@@ -900,7 +864,7 @@ def test_a_repeat_contact_goes_to_the_last_agent(
     wait_until(
         lambda: (
             ("assign", "alice", "call-1")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 2))
         ),
         timeout=90,
     )
@@ -939,10 +903,10 @@ def test_a_repeat_contact_goes_to_the_last_agent(
     wait_until(
         lambda: any(
             r["kind"] == "offer" and r.get("interactionId") == "call-2"
-            for r in outputs(kafka_bootstrap, topics, "work-assignments", 3)
+            for r in read(kafka_bootstrap, topics, "work-assignments", 3)
         )
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 3)
     assert ("offer", "alice", "call-2") in offers(rows)
     assert ("offer", "bob", "call-2") not in offers(rows)
 
@@ -950,13 +914,8 @@ def test_a_repeat_contact_goes_to_the_last_agent(
 def test_position_updates_are_rate_limited_per_interaction(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
 ) -> None:
-    path = tmp_path / "routing.yaml"
-    path.write_text(POLICY)
-    worker_factory(
-        cim_clock="event",
-        cim_sweep_interval_seconds="0.3",
-        cim_routing_policy=str(path),
-        cim_routing_position_interval_seconds="10",
+    start_worker(
+        worker_factory, tmp_path, {"routing": POLICY}, cim_routing_position_interval_seconds="10"
     )
     send(
         kafka_bootstrap,
@@ -964,7 +923,7 @@ def test_position_updates_are_rate_limited_per_interaction(
         "routing-requests",
         [request("enqueue", f"w{n}", T + n * S) for n in (1, 2, 3)],
     )
-    queued = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    queued = read(kafka_bootstrap, topics, "routing-decisions", 3)
     assert sorted((d["interactionId"], d["position"]) for d in queued) == [
         ("w1", 1),
         ("w2", 2),
@@ -972,9 +931,7 @@ def test_position_updates_are_rate_limited_per_interaction(
     ]
     # w1 is offered at 09:00:04: w2 and w3 move up, but their last update is too recent
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "a1", T + 4 * S)])
-    assert offers(outputs(kafka_bootstrap, topics, "work-assignments", 1)) == {
-        ("offer", "a1", "w1")
-    }
+    assert offers(read(kafka_bootstrap, topics, "work-assignments", 1)) == {("offer", "a1", "w1")}
     # event time passes the interval (a chat-only agent changes nothing for voice): the held
     # back positions go out now, once each
     send(
@@ -988,7 +945,7 @@ def test_position_updates_are_rate_limited_per_interaction(
             len(
                 [
                     d
-                    for d in outputs(kafka_bootstrap, topics, "routing-positions", 2)
+                    for d in read(kafka_bootstrap, topics, "routing-positions", 2)
                     if d["kind"] == "position"
                 ]
             )
@@ -997,11 +954,11 @@ def test_position_updates_are_rate_limited_per_interaction(
     )
     positions = [
         (d["interactionId"], d["position"], d["at"])
-        for d in outputs(kafka_bootstrap, topics, "routing-positions", 2)
+        for d in read(kafka_bootstrap, topics, "routing-positions", 2)
         if d["kind"] == "position"
     ]
     # position updates stay off the decisions topic
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 3)
     assert not [d for d in decisions if d["kind"] == "position"]
     at = "2026-11-26T09:00:15Z"
     assert sorted(positions) == [("w2", 1, at), ("w3", 2, at)]
