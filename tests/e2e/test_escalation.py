@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +15,13 @@ import orjson
 import pytest
 
 from interaction_streams.contract.topics import TopicContract
-from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
+from interaction_streams.harness import Record, WorkerProcess, cloud_event, read_topic
 from tests.conftest import WorkerFactory
+from tests.e2e.helpers import S, T, channel, clock, iso, read, send, start_worker
 from tests.tmf import TMF621, assert_valid
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
-
-T = 1_795_683_600_000  # 2026-11-26T09:00:00Z, a Thursday
-S = 1000
 
 POLICY = """
 version: e2e
@@ -60,52 +60,21 @@ rules:
 """
 
 
-def iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
-
-
-def channel(kind: str, interaction: str, at_ms: int, **data: Any) -> Record:
-    body = {"interactionId": interaction, "routingPool": "p1", **data}
-    event = cloud_event(f"cim.{kind}", body, f"c-{interaction}-{kind}-{at_ms}", iso(at_ms))
-    return interaction.encode(), event, []
-
-
 def start(worker_factory: WorkerFactory, tmp_path: Path) -> WorkerProcess:
-    path = tmp_path / "escalation.yaml"
-    path.write_text(POLICY)
-    return worker_factory(
-        cim_clock="event",
-        cim_escalation_policy=str(path),
-        cim_sweep_interval_seconds="0.3",
+    return start_worker(
+        worker_factory,
+        tmp_path,
+        {"escalation": POLICY},
         cim_escalation_case_retention_seconds="3600",
     )
 
 
-def send(bootstrap: str, topics: TopicContract, topic_id: str, records: list[Record]) -> None:
-    asyncio.run(produce(bootstrap, topics[topic_id].name, records))
-
-
-def read(
-    bootstrap: str, topics: TopicContract, topic_id: str, expected: int, idle: float = 2.0
-) -> list[Any]:
-    got = asyncio.run(read_topic(bootstrap, topics[topic_id].name, expected, idle, 90.0))
-    return [orjson.loads(r.value or b"") for r in got]
-
-
-def until(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.5)
+# this module waits up to 60 s, polled every 0.5 s
+until = partial(wait_until, timeout=60.0, interval=0.5)
 
 
 def summary(rows: list[dict[str, Any]], iid: str) -> set[tuple[str, str, str | None]]:
     return {(r["kind"], r["cause"], r.get("level")) for r in rows if r["interactionId"] == iid}
-
-
-def clock(bootstrap: str, topics: TopicContract, at_ms: int) -> None:
-    """Move event time: a new call of another interaction."""
-    send(bootstrap, topics, "channel-events", [channel("voice.offered", f"tick-{at_ms}", at_ms)])
 
 
 def test_a_waiting_vip_complaint_with_an_overdue_bill_escalates_at_every_level(

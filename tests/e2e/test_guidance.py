@@ -5,6 +5,7 @@ noted on the interaction and an accepted recommendation becomes an interaction i
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ import pytest
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import Record, WorkerProcess, cloud_event
 from tests.conftest import WorkerFactory
-from tests.e2e.test_escalation import S, T, channel, clock, iso, read, send, until
+from tests.e2e.helpers import S, T, channel, clock, iso, read, send, start_worker
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -54,14 +56,11 @@ def agent(kind: str, agent_id: str, at_ms: int, **data: Any) -> Record:
 
 
 def start(worker_factory: WorkerFactory, tmp_path: Path) -> WorkerProcess:
-    (tmp_path / "routing.yaml").write_text(ROUTING)
-    (tmp_path / "guidance.yaml").write_text(GUIDANCE)
-    return worker_factory(
-        cim_clock="event",
-        cim_sweep_interval_seconds="0.3",
-        cim_routing_policy=str(tmp_path / "routing.yaml"),
-        cim_guidance_policy=str(tmp_path / "guidance.yaml"),
-    )
+    return start_worker(worker_factory, tmp_path, {"routing": ROUTING, "guidance": GUIDANCE})
+
+
+# this module waits up to 60 s, polled every 0.5 s (as test_escalation)
+until = partial(wait_until, timeout=60.0, interval=0.5)
 
 
 def test_flow_recommendations_skipped_step_and_accepted_action(

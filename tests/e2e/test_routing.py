@@ -4,7 +4,6 @@ drives the timers (``CIM_CLOCK=event``): later events advance the clock."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -17,13 +16,13 @@ import orjson
 import pytest
 
 from interaction_streams.contract.topics import TopicContract
-from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
+from interaction_streams.harness import Record, WorkerProcess, cloud_event
 from tests.conftest import WorkerFactory
+from tests.e2e.helpers import S, T, channel, iso, read, send, start_worker
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.kafka
 
-T = 1_795_683_600_000  # 2026-11-26T09:00:00Z
-S = 1000
 TMF683 = "/tmf-api/partyInteractionManagement/v5/partyInteraction"
 
 POLICY = """
@@ -76,10 +75,6 @@ default:
 """
 
 
-def iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
-
-
 def key(value: str) -> bytes:
     return orjson.dumps(value)
 
@@ -105,32 +100,10 @@ def request(command: str, interaction: str, at_ms: int, **extra: Any) -> Record:
     return key("p1"), orjson.dumps(body), []
 
 
-def channel(kind: str, interaction: str, at_ms: int, **data: Any) -> Record:
-    body = {"interactionId": interaction, "routingPool": "p1", **data}
-    event = cloud_event(f"cim.{kind}", body, f"c-{interaction}-{kind}-{at_ms}", iso(at_ms))
-    return interaction.encode(), event, []
-
-
 def start(worker_factory: WorkerFactory, tmp_path: Path) -> WorkerProcess:
-    path = tmp_path / "routing.yaml"
-    path.write_text(POLICY)
-    return worker_factory(
-        cim_clock="event",
-        cim_sweep_interval_seconds="0.3",
-        cim_routing_policy=str(path),
-        cim_routing_offer_timeout_seconds="10",
+    return start_worker(
+        worker_factory, tmp_path, {"routing": POLICY}, cim_routing_offer_timeout_seconds="10"
     )
-
-
-def send(bootstrap: str, topics: TopicContract, topic_id: str, records: list[Record]) -> None:
-    asyncio.run(produce(bootstrap, topics[topic_id].name, records))
-
-
-def outputs(
-    bootstrap: str, topics: TopicContract, topic_id: str, expected: int
-) -> list[dict[str, Any]]:
-    got = asyncio.run(read_topic(bootstrap, topics[topic_id].name, expected, 2.0, 90.0))
-    return [orjson.loads(r.value or b"") for r in got]
 
 
 def offers(rows: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -160,19 +133,19 @@ def test_skills_time_out_requeue_step_and_abandon(
         "routing-requests",
         [request("enqueue", "c1", T + S, intent="billing")],
     )
-    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    first = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert len(first) == 1 and first[0]["kind"] == "offer"
     offered_to = first[0]["agentId"]
     assert offered_to in ("expert", "other")
     assert first[0]["deadline"].startswith("2026-11-26T09:00:11")
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 1)
     assert decisions[0]["queue"] == "billing" and decisions[0]["rule"] == "billing"
     assert decisions[0]["skills"] == [{"skill": "billing", "minProficiency": 4}]
 
     # Event time passes the deadline (an unrelated agent event moves the clock): the offer
     # times out, c1 is re-queued with its age and offered to the other skilled agent.
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "x", T + 12 * S)])
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 3)
     retry = "other" if offered_to == "expert" else "expert"
     assert offers(rows) == {
         ("offer", offered_to, "c1"),
@@ -209,14 +182,14 @@ def test_skills_time_out_requeue_step_and_abandon(
         "routing-requests",
         [request("enqueue", "c2", T + 14 * S, intent="billing")],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 4)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 4)
     assert ("assign", retry, "c1") in offers(rows)
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "y", T + 45 * S)])
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 5)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 5)
     assert ("offer", "novice", "c2") in offers(rows)
     stepped = [
         d
-        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+        for d in read(kafka_bootstrap, topics, "routing-decisions", 3)
         if d["interactionId"] == "c2" and d["reason"] == "step"
     ]
     assert stepped and stepped[0]["skills"] == [{"skill": "billing", "minProficiency": 2}]
@@ -228,17 +201,10 @@ def test_skills_time_out_requeue_step_and_abandon(
         "routing-requests",
         [request("withdraw", "c2", T + 46 * S, reason="abandoned")],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 6)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 6)
     assert ("rescind", "novice", "c2") in offers(rows)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids))
-
-
-def until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.25)
 
 
 def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_abandon(
@@ -249,7 +215,7 @@ def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_aban
         "cim.customer.profile.updated", {"partyId": "ada", "tier": "gold"}, "p-ada", iso(T - S)
     )
     send(kafka_bootstrap, topics, "customer-profile", [(b"ada", profile, [])])
-    until(lambda: worker.get("/customerContext/ada")[0] == 200)
+    wait_until(lambda: worker.get("/customerContext/ada")[0] == 200)
     send(
         kafka_bootstrap,
         topics,
@@ -268,10 +234,10 @@ def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_aban
             channel("interaction.queued", "call-1", T + 2 * S, queue="ivr-main"),
         ],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert offers(rows) == {("offer", "gold-desk", "call-1")}
     queued = [
-        d for d in outputs(kafka_bootstrap, topics, "routing-decisions", 1) if d["kind"] == "queued"
+        d for d in read(kafka_bootstrap, topics, "routing-decisions", 1) if d["kind"] == "queued"
     ]
     assert [(d["queue"], d["rule"], d["priority"]) for d in queued] == [("vip", "gold", 5)]
     assert queued[0]["skills"] == [{"skill": "vip", "minProficiency": 1}]
@@ -283,15 +249,13 @@ def test_a_queued_call_is_routed_with_the_customer_context_and_rescinded_on_aban
         "channel-events",
         [channel("interaction.abandoned", "call-1", T + 3 * S)],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 2)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 2)
     assert offers(rows) == {("offer", "gold-desk", "call-1"), ("rescind", "gold-desk", "call-1")}
     dequeued = [
-        d
-        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
-        if d["kind"] == "dequeued"
+        d for d in read(kafka_bootstrap, topics, "routing-decisions", 2) if d["kind"] == "dequeued"
     ]
     assert [d["reason"] for d in dequeued] == ["abandoned"]
-    until(lambda: metric(worker, 'cim_routing_abandoned_total{pool="p1",queue="vip"}') == 1)
+    wait_until(lambda: metric(worker, 'cim_routing_abandoned_total{pool="p1",queue="vip"}') == 1)
 
 
 def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
@@ -313,7 +277,7 @@ def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
         "routing-requests",
         [request("enqueue", "c1", T + S, intent="billing")],
     )
-    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    first = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert [r["kind"] for r in first] == ["offer"]
     time.sleep(2)  # past a commit of the source offsets
     worker.kill()
@@ -321,10 +285,10 @@ def test_an_open_offer_survives_sigkill_and_times_out_after_restart(
     start(worker_factory, tmp_path)
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "x", T + 12 * S)])
     retry = "a2" if first[0]["agentId"] == "a1" else "a1"
-    until(
+    wait_until(
         lambda: (
             {("timeout", first[0]["agentId"], "c1"), ("offer", retry, "c1")}
-            <= offers(outputs(kafka_bootstrap, topics, "work-assignments", 3))
+            <= offers(read(kafka_bootstrap, topics, "work-assignments", 3))
         ),
         timeout=60,
     )
@@ -350,14 +314,14 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
         "channel-events",
         [channel("voice.offered", "call-9", T + S, partyId="bob", intent="billing")],
     )
-    until(lambda: worker.get(f"{TMF683}/call-9")[0] == 200)
+    wait_until(lambda: worker.get(f"{TMF683}/call-9")[0] == 200)
     send(
         kafka_bootstrap,
         topics,
         "channel-events",
         [channel("interaction.queued", "call-9", T + 2 * S, queue="ivr-main")],
     )
-    got = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    got = read(kafka_bootstrap, topics, "work-assignments", 1)
     offer = got[0]
     assert (offer["kind"], offer["agentId"]) == ("offer", "first")
     send(
@@ -377,10 +341,10 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
     # The agent path (ingest, routing) and the channel path (ingest, interactions, customers,
     # routing) race: wait for the assignment, or a slow agent path lets the transfer's event
     # time expire the offer first (the cause of this test's old flakiness).
-    until(
+    wait_until(
         lambda: (
             ("assign", "first", "call-9")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 2))
         ),
         timeout=90,
     )
@@ -400,7 +364,7 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
             ),
         ],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 3)
     assert offers(rows) == {
         ("offer", "first", "call-9"),
         ("assign", "first", "call-9"),
@@ -410,7 +374,7 @@ def test_transfer_to_an_expert_after_an_accepted_offer(
     assert len(set(ids)) == 2  # the transfer's offer is a new reservation
     decided = [
         (d["queue"], d["rule"])
-        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+        for d in read(kafka_bootstrap, topics, "routing-decisions", 2)
         if d["kind"] == "queued"
     ]
     assert decided == [("billing", "billing"), ("expert", "to-expert")]
@@ -440,9 +404,9 @@ def test_overflow_and_mixed_channel_capacity(
             request("enqueue", "h3", T + 5 * S, channel="chat"),
         ],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 2)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 2)
     assert offers(rows) == {("offer", "mixed", "h1"), ("offer", "mixed", "h2")}
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 5)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 5)
     queued = {d["interactionId"]: d for d in decisions if d["kind"] == "queued"}
     assert (queued["s1"]["queue"], queued["s1"]["reason"]) == ("small", "enqueued")
     assert (queued["s2"]["queue"], queued["s2"]["reason"]) == ("general", "overflow")
@@ -466,16 +430,16 @@ def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
             request("escalate", "young", T + 4 * S, priorityBoost=20, escalationId="esc-1"),
         ],
     )
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 3)
     escalated = [d for d in decisions if d["reason"] == "escalated"]
     assert [(d["interactionId"], d["priority"]) for d in escalated] == [("young", 20)]
     # one agent logs in: the escalated, younger interaction goes first
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "a1", T + 5 * S)])
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert offers(rows) == {("offer", "a1", "young")}
     assert rows[0]["priority"] == 20
     # per-queue statistics: "old" still waits; one offer made; one agent available
-    until(lambda: metric(worker, 'cim_routing_waiting{pool="p1",queue="general"}') == 1)
+    wait_until(lambda: metric(worker, 'cim_routing_waiting{pool="p1",queue="general"}') == 1)
     assert metric(worker, 'cim_routing_oldest_wait_seconds{pool="p1",queue="general"}') >= 4
     assert metric(worker, 'cim_routing_offers_total{outcome="offered",pool="p1"}') == 1
     assert metric(worker, 'cim_routing_agents{pool="p1",presence="available"}') == 1
@@ -494,7 +458,9 @@ def test_escalate_raises_a_waiting_interaction_and_keeps_its_age(
         ],
     )
     # answered 4 s after queueing: within the 20 s default target
-    until(lambda: metric(worker, 'cim_routing_service_level_ratio{pool="p1",queue="general"}') == 1)
+    wait_until(
+        lambda: metric(worker, 'cim_routing_service_level_ratio{pool="p1",queue="general"}') == 1
+    )
     assert (
         metric(worker, 'cim_routing_answered_total{pool="p1",queue="general",within_target="yes"}')
         == 1
@@ -513,8 +479,6 @@ def test_voice_down_offers_callback_and_chat(
       announcement: Our phone lines are down.
 """
     policy = POLICY.replace("rules:\n", down_rule, 1)
-    path = tmp_path / "routing.yaml"
-    path.write_text(policy)
     status = {
         "channel": "voice",
         "status": "down",
@@ -523,9 +487,7 @@ def test_voice_down_offers_callback_and_chat(
     }
     send(kafka_bootstrap, topics, "channel-status", [(key("voice"), orjson.dumps(status), [])])
     # the worker is ready once its replica of the channel status has loaded
-    worker_factory(
-        cim_clock="event", cim_sweep_interval_seconds="0.3", cim_routing_policy=str(path)
-    )
+    start_worker(worker_factory, tmp_path, {"routing": policy})
     send(
         kafka_bootstrap,
         topics,
@@ -535,7 +497,7 @@ def test_voice_down_offers_callback_and_chat(
             request("enqueue", "h1", T + 2 * S, channel="chat"),
         ],
     )
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 2)
     queued = {d["interactionId"]: d for d in decisions if d["kind"] == "queued"}
     assert queued["v1"]["rule"] == "voice-down"
     assert queued["v1"]["alternatives"] == ["callback", "chat"]
@@ -561,7 +523,7 @@ def test_a_policy_published_at_run_time_replaces_the_running_one(
 ) -> None:
     worker = start(worker_factory, tmp_path)
     send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "before", T + S)])
-    first = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+    first = read(kafka_bootstrap, topics, "routing-decisions", 1)
     assert [(d["queue"], d["rule"]) for d in first] == [("general", "default")]
 
     # The CLI validates the file and publishes it: new decisions use it without a restart.
@@ -583,12 +545,12 @@ def test_a_policy_published_at_run_time_replaces_the_running_one(
     )
     assert done.returncode == 0, done.stderr
     applied = 'cim_routing_policy_updates_total{outcome="applied"}'
-    until(lambda: metric(worker, applied) >= 1, timeout=60)
+    wait_until(lambda: metric(worker, applied) >= 1, timeout=60)
     send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "after", T + 2 * S)])
-    until(
+    wait_until(
         lambda: any(
             (d["interactionId"], d["queue"]) == ("after", "billing")
-            for d in outputs(kafka_bootstrap, topics, "routing-decisions", 2)
+            for d in read(kafka_bootstrap, topics, "routing-decisions", 2)
         ),
         timeout=60,
     )
@@ -615,13 +577,13 @@ def test_a_policy_published_at_run_time_replaces_the_running_one(
         "publishedAt": iso(T),
     }
     send(kafka_bootstrap, topics, "routing-policy", [(key("routing"), orjson.dumps(document), [])])
-    until(lambda: metric(worker, 'cim_routing_policy_updates_total{outcome="refused"}') >= 1)
+    wait_until(lambda: metric(worker, 'cim_routing_policy_updates_total{outcome="refused"}') >= 1)
     assert "unknown queue 'nowhere'" in worker.tail(200)
     send(kafka_bootstrap, topics, "routing-requests", [request("enqueue", "later", T + 3 * S)])
-    until(
+    wait_until(
         lambda: any(
             (d["interactionId"], d["queue"]) == ("later", "billing")
-            for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+            for d in read(kafka_bootstrap, topics, "routing-decisions", 3)
         ),
         timeout=60,
     )
@@ -648,14 +610,14 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
         "channel-events",
         [channel("voice.offered", "call-7", T + S, partyId="eve", intent="billing")],
     )
-    until(lambda: worker.get(f"{TMF683}/call-7")[0] == 200)
+    wait_until(lambda: worker.get(f"{TMF683}/call-7")[0] == 200)
     send(
         kafka_bootstrap,
         topics,
         "channel-events",
         [channel("interaction.queued", "call-7", T + 2 * S, queue="ivr-main")],
     )
-    offer = outputs(kafka_bootstrap, topics, "work-assignments", 1)[0]
+    offer = read(kafka_bootstrap, topics, "work-assignments", 1)[0]
     assert (offer["kind"], offer["agentId"]) == ("offer", "first")
     send(
         kafka_bootstrap,
@@ -671,10 +633,10 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
             )
         ],
     )
-    until(
+    wait_until(
         lambda: (
             ("assign", "first", "call-7")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 2))
         ),
         timeout=90,
     )
@@ -701,7 +663,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
             )
         ],
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 3)
     consult = next(r for r in rows if r["interactionId"] == "call-7~consult")
     assert (consult["kind"], consult["agentId"]) == ("offer", "senior")
     send(
@@ -749,13 +711,13 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
             )
         ],
     )
-    until(
+    wait_until(
         lambda: (
             ("offer", "sup", "call-7")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 5))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 5))
         )
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 5)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 5)
     transfer = next(r for r in rows if r["kind"] == "offer" and r["agentId"] == "sup")
     assert ("assign", "senior", "call-7~consult") in offers(rows)
     send(
@@ -790,7 +752,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
     )
     collaboration = [
         (d["rule"], d["reason"], d.get("agentId"))
-        for d in outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+        for d in read(kafka_bootstrap, topics, "routing-decisions", 3)
         if d["kind"] == "collaboration"
     ]
     assert collaboration == [("consult", "offered", "senior"), ("transfer", "offered", "sup")]
@@ -803,7 +765,7 @@ def test_consult_an_expert_and_transfer_to_a_named_supervisor(
         resource = orjson.loads(body)
         return {(p["partyOrPartyRole"]["id"], p["role"]) for p in resource.get("relatedParty", [])}
 
-    until(lambda: {("first", "agent"), ("senior", "agent"), ("sup", "agent")} <= parties())
+    wait_until(lambda: {("first", "agent"), ("senior", "agent"), ("sup", "agent")} <= parties())
 
 
 def test_the_consult_leg_of_a_call_that_ended_is_withdrawn(
@@ -827,21 +789,21 @@ def test_the_consult_leg_of_a_call_that_ended_is_withdrawn(
         )
 
     def decided(kind: str, iid: str, reason: str) -> bool:
-        rows = outputs(kafka_bootstrap, topics, "routing-decisions", 1)
+        rows = read(kafka_bootstrap, topics, "routing-decisions", 1)
         return any(
             (d["kind"], d["interactionId"], d["reason"]) == (kind, iid, reason) for d in rows
         )
 
     # No expert in disputes is logged in: the consult leg waits; then the call ends.
     send(kafka_bootstrap, topics, "routing-requests", [consult("call-8", T + 10 * S)])
-    until(lambda: decided("collaboration", "call-8", "waiting"))
+    wait_until(lambda: decided("collaboration", "call-8", "waiting"))
     send(
         kafka_bootstrap,
         topics,
         "channel-events",
         [channel("interaction.ended", "call-8", T + 20 * S)],
     )
-    until(lambda: decided("dequeued", "call-8~consult", "call-ended"))
+    wait_until(lambda: decided("dequeued", "call-8~consult", "call-ended"))
     # An expert logs in: offered the leg of a call that goes on, never the withdrawn one
     # (waiting since earlier at the same top priority, it would have come first).
     send(kafka_bootstrap, topics, "routing-requests", [consult("call-9", T + 21 * S)])
@@ -851,27 +813,25 @@ def test_the_consult_leg_of_a_call_that_ended_is_withdrawn(
         "agent-events",
         [agent("logged-in", "senior", T + 22 * S, skills={"disputes": 5})],
     )
-    until(
+    wait_until(
         lambda: (
             ("offer", "senior", "call-9~consult")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 1))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 1))
         )
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 1)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 1)
     assert not [r for r in rows if r.get("interactionId") == "call-8~consult"]
 
 
 def test_a_repeat_contact_goes_to_the_last_agent(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
 ) -> None:
-    path = tmp_path / "routing.yaml"
-    path.write_text(POLICY + "lastAgentWaitSeconds: 30\n")
-    worker = worker_factory(
-        cim_clock="event", cim_sweep_interval_seconds="0.3", cim_routing_policy=str(path)
+    worker = start_worker(
+        worker_factory, tmp_path, {"routing": POLICY + "lastAgentWaitSeconds: 30\n"}
     )
     profile = cloud_event("cim.customer.profile.updated", {"partyId": "zoe"}, "p-zoe", iso(T - S))
     send(kafka_bootstrap, topics, "customer-profile", [(b"zoe", profile, [])])
-    until(lambda: worker.get("/customerContext/zoe")[0] == 200)
+    wait_until(lambda: worker.get("/customerContext/zoe")[0] == 200)
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "alice", T, wrapUpSeconds=0)])
     # The first call goes to alice, the only agent; she answers and completes it.
     send(
@@ -883,7 +843,7 @@ def test_a_repeat_contact_goes_to_the_last_agent(
             channel("interaction.queued", "call-1", T + 2 * S, queue="ivr-main"),
         ],
     )
-    first = outputs(kafka_bootstrap, topics, "work-assignments", 1)[0]
+    first = read(kafka_bootstrap, topics, "work-assignments", 1)[0]
     assert (first["kind"], first["agentId"]) == ("offer", "alice")
     send(
         kafka_bootstrap,
@@ -901,10 +861,10 @@ def test_a_repeat_contact_goes_to_the_last_agent(
             agent("logged-in", "bob", T + 4 * S, wrapUpSeconds=0),
         ],
     )
-    until(
+    wait_until(
         lambda: (
             ("assign", "alice", "call-1")
-            in offers(outputs(kafka_bootstrap, topics, "work-assignments", 2))
+            in offers(read(kafka_bootstrap, topics, "work-assignments", 2))
         ),
         timeout=90,
     )
@@ -923,7 +883,7 @@ def test_a_repeat_contact_goes_to_the_last_agent(
         "agent-events",
         [agent("work.completed", "alice", T + 61 * S, interactionId="call-1")],
     )
-    until(
+    wait_until(
         lambda: (
             orjson.loads(worker.get("/customerContext/zoe")[1]).get("lastAgent", {}).get("agentId")
             == "alice"
@@ -940,13 +900,13 @@ def test_a_repeat_contact_goes_to_the_last_agent(
             channel("interaction.queued", "call-2", T + 121 * S, queue="ivr-main"),
         ],
     )
-    until(
+    wait_until(
         lambda: any(
             r["kind"] == "offer" and r.get("interactionId") == "call-2"
-            for r in outputs(kafka_bootstrap, topics, "work-assignments", 3)
+            for r in read(kafka_bootstrap, topics, "work-assignments", 3)
         )
     )
-    rows = outputs(kafka_bootstrap, topics, "work-assignments", 3)
+    rows = read(kafka_bootstrap, topics, "work-assignments", 3)
     assert ("offer", "alice", "call-2") in offers(rows)
     assert ("offer", "bob", "call-2") not in offers(rows)
 
@@ -954,13 +914,8 @@ def test_a_repeat_contact_goes_to_the_last_agent(
 def test_position_updates_are_rate_limited_per_interaction(
     kafka_bootstrap: str, topics: TopicContract, worker_factory: WorkerFactory, tmp_path: Path
 ) -> None:
-    path = tmp_path / "routing.yaml"
-    path.write_text(POLICY)
-    worker_factory(
-        cim_clock="event",
-        cim_sweep_interval_seconds="0.3",
-        cim_routing_policy=str(path),
-        cim_routing_position_interval_seconds="10",
+    start_worker(
+        worker_factory, tmp_path, {"routing": POLICY}, cim_routing_position_interval_seconds="10"
     )
     send(
         kafka_bootstrap,
@@ -968,7 +923,7 @@ def test_position_updates_are_rate_limited_per_interaction(
         "routing-requests",
         [request("enqueue", f"w{n}", T + n * S) for n in (1, 2, 3)],
     )
-    queued = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    queued = read(kafka_bootstrap, topics, "routing-decisions", 3)
     assert sorted((d["interactionId"], d["position"]) for d in queued) == [
         ("w1", 1),
         ("w2", 2),
@@ -976,9 +931,7 @@ def test_position_updates_are_rate_limited_per_interaction(
     ]
     # w1 is offered at 09:00:04: w2 and w3 move up, but their last update is too recent
     send(kafka_bootstrap, topics, "agent-events", [agent("logged-in", "a1", T + 4 * S)])
-    assert offers(outputs(kafka_bootstrap, topics, "work-assignments", 1)) == {
-        ("offer", "a1", "w1")
-    }
+    assert offers(read(kafka_bootstrap, topics, "work-assignments", 1)) == {("offer", "a1", "w1")}
     # event time passes the interval (a chat-only agent changes nothing for voice): the held
     # back positions go out now, once each
     send(
@@ -987,12 +940,12 @@ def test_position_updates_are_rate_limited_per_interaction(
         "agent-events",
         [agent("logged-in", "chatter", T + 15 * S, capacity={"chat": 1})],
     )
-    until(
+    wait_until(
         lambda: (
             len(
                 [
                     d
-                    for d in outputs(kafka_bootstrap, topics, "routing-positions", 2)
+                    for d in read(kafka_bootstrap, topics, "routing-positions", 2)
                     if d["kind"] == "position"
                 ]
             )
@@ -1001,11 +954,11 @@ def test_position_updates_are_rate_limited_per_interaction(
     )
     positions = [
         (d["interactionId"], d["position"], d["at"])
-        for d in outputs(kafka_bootstrap, topics, "routing-positions", 2)
+        for d in read(kafka_bootstrap, topics, "routing-positions", 2)
         if d["kind"] == "position"
     ]
     # position updates stay off the decisions topic
-    decisions = outputs(kafka_bootstrap, topics, "routing-decisions", 3)
+    decisions = read(kafka_bootstrap, topics, "routing-decisions", 3)
     assert not [d for d in decisions if d["kind"] == "position"]
     at = "2026-11-26T09:00:15Z"
     assert sorted(positions) == [("w2", 1, at), ("w3", 2, at)]

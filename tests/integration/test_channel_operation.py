@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
 from tests.conftest import WorkerFactory
+from tests.waiting import wait_until_passes
 
 pytestmark = pytest.mark.kafka
 
@@ -45,15 +47,8 @@ def status_of(worker: WorkerProcess, channel: str) -> dict[str, Any]:
     return result
 
 
-def eventually(check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
+# this module waits up to 60 s (polled every 0.25 s) unless a call says otherwise
+eventually = partial(wait_until_passes, timeout=60.0)
 
 
 def metric(worker: WorkerProcess, line_start: str) -> float | None:

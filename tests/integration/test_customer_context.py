@@ -15,6 +15,7 @@ import pytest
 from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import Record, WorkerProcess, cloud_event, produce, read_topic
 from tests.conftest import WorkerFactory
+from tests.waiting import wait_until, wait_until_passes
 
 pytestmark = pytest.mark.kafka
 
@@ -54,24 +55,6 @@ def context(worker: WorkerProcess, party: str) -> tuple[int, dict[str, Any]]:
     return status, (orjson.loads(body) if body else {})
 
 
-def eventually(check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
-
-
-def until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.25)
-
-
 def policy_file(tmp_path: Path, text: str) -> str:
     path = tmp_path / "context.yaml"
     path.write_text(text)
@@ -100,7 +83,7 @@ def test_windows_at_their_boundaries_and_repeat_contact(
         assert status == 200 and len(body.get("recentInteractions", [])) == 4, body
         return body
 
-    body = eventually(counted)
+    body = wait_until_passes(counted)
     assert body["asOf"].startswith("2026-11-26T09:00:00")
     assert {name: w["contacts"] for name, w in body["windows"].items()} == {
         "24h": 2,
@@ -123,7 +106,7 @@ def test_incident_reaches_exactly_the_customers_of_its_area(
         profile(p, "N2") for p in ("b1", "b2")
     ]
     asyncio.run(produce(kafka_bootstrap, topics["customer-profile"].name, people))
-    until(lambda: [context(worker, p)[0] for p in ("a1", "a2", "a3", "b1", "b2")] == [200] * 5)
+    wait_until(lambda: [context(worker, p)[0] for p in ("a1", "a2", "a3", "b1", "b2")] == [200] * 5)
     incidents = [
         business("incident.opened", {"incidentId": "inc-1", "serviceArea": "N1"}, "i1", T),
         business("incident.opened", {"incidentId": "inc-2", "partyIds": ["b2"]}, "i2", T),
@@ -198,12 +181,12 @@ def test_context_is_identical_after_sigkill_and_restart(
         assert all(v.get("recentInteractions") and v.get("business") for v in views.values())
         return views
 
-    before = eventually(complete)
+    before = wait_until_passes(complete)
     time.sleep(2)  # the changelog and offsets reach the broker
     worker.kill()
     shutil.rmtree(worker.data_dir)  # RocksDB lost too: the table comes back from its changelog
     restarted = worker_factory("w1", cim_clock="event")
-    after = eventually(lambda: {p: context(restarted, p)[1] for p in parties})
+    after = wait_until_passes(lambda: {p: context(restarted, p)[1] for p in parties})
     assert {p: strip(v) for p, v in after.items()} == {p: strip(v) for p, v in before.items()}
 
 
@@ -219,10 +202,10 @@ def test_erasure_removes_the_party_everywhere(
         )
     )
     asyncio.run(produce(kafka_bootstrap, topics["channel-events"].name, [call("c1", "ada", T)]))
-    until(lambda: context(worker, "ada")[1].get("recentInteractions") == ["c1"])
+    wait_until(lambda: context(worker, "ada")[1].get("recentInteractions") == ["c1"])
     erase = cloud_event("cim.customer.profile.erased", {"partyId": "ada"}, "erase", iso(T + H))
     asyncio.run(produce(kafka_bootstrap, topics["customer-profile"].name, [(b"ada", erase, [])]))
-    until(lambda: context(worker, "ada")[0] == 404)
+    wait_until(lambda: context(worker, "ada")[0] == 404)
     status, _ = worker.get("/tmf-api/partyInteractionManagement/v5/partyInteraction/c1")
     assert status == 404
     snapshots = asyncio.run(read_topic(kafka_bootstrap, topics["customer-context"].name, 3, 2.0))

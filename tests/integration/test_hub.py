@@ -7,10 +7,9 @@ onto the events topic, as the interaction stage would.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -28,6 +27,7 @@ from interaction_streams.settings import KafkaSettings
 from interaction_streams.stream.hub_delivery import HubMetrics, HubSettings, Notifier
 from interaction_streams.stream.replica import CompactedReplica
 from tests.conftest import WorkerFactory
+from tests.waiting import wait_until_async
 
 pytestmark = pytest.mark.kafka
 
@@ -94,11 +94,8 @@ def metric(body: bytes, name: str, **labels: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in chosen)
 
 
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
+# this module waits up to 15 s, polled every 0.05 s without blocking the event loop
+until = partial(wait_until_async, timeout=15.0, interval=0.05)
 
 
 @pytest.fixture

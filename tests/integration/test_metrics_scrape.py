@@ -4,8 +4,6 @@ malformed record, a channel outage) and check the key series and their values.""
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,6 +12,7 @@ from interaction_streams.contract.topics import TopicContract
 from interaction_streams.harness import WorkerProcess, cloud_event, produce
 from tests.conftest import WorkerFactory
 from tests.scenarios import ABANDONED, CHAT, VOICE, records
+from tests.waiting import wait_until_passes
 
 pytestmark = pytest.mark.kafka
 
@@ -33,17 +32,6 @@ def scrape(worker: WorkerProcess) -> dict[str, dict[Labels, float]]:
 
 def value(series: dict[str, dict[Labels, float]], name: str, **labels: str) -> float | None:
     return series.get(name, {}).get(tuple(sorted(labels.items())))
-
-
-def eventually(check: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def test_metrics_of_a_scenario(
@@ -81,9 +69,11 @@ def test_metrics_of_a_scenario(
             if dict(labels)["topic"] == channel_in
         }  # fmt: skip
         assert len(lag) == 4 and sum(lag.values()) == 0, lag  # every record committed
+        # the chat channel's traffic row is flushed on the 0.5 s channel tick: wait for it
+        assert value(series, "cim_table_entries", table="channels") == 2  # voice, chat (traffic)
         return series
 
-    series = eventually(processed)
+    series = wait_until_passes(processed, timeout=90.0, interval=0.5)
     # events in by topic and type; the malformed record is 'unknown' and dead-lettered
     assert value(series, "cim_events_in_total", topic=channel_in, type="cim.voice.offered") == 2
     assert value(series, "cim_events_in_total", topic=channel_in, type="cim.chat.started") == 1

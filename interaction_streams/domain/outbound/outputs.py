@@ -122,42 +122,41 @@ def message(
     )
 
 
+def _apply(
+    step: str, request_id: str, data: ApiCreate | ApiPatch, at_ms: int
+) -> InteractionCommand:
+    """The ``apply`` command that carries an API create or patch of the request's outbound
+    interaction, under the deterministic id ``outbound-<step>-<request id>``."""
+    return InteractionCommand(
+        command="apply",
+        command_id=f"outbound-{step}-{request_id}"[:128],
+        interaction_id=data.interaction_id,
+        time=ms_time(at_ms),
+        type="cim.api.create" if isinstance(data, ApiCreate) else "cim.api.patch",
+        data=data.model_dump(mode="json", by_alias=True, exclude_none=True),
+    )
+
+
 def create_interaction(
     party_id: str, request: OutboundRequested, channel: str, at_ms: int
 ) -> InteractionCommand:
-    iid = interaction_id(request.request_id)
     data = ApiCreate(
-        interaction_id=iid,
+        interaction_id=interaction_id(request.request_id),
         channel=channel,
         direction="outbound",
         reason=request.purpose,
         description=f"{request.purpose}: {request.template}",
         parties=(PartyMention(party_id=party_id, role="customer"),),
     )
-    return InteractionCommand(
-        command="apply",
-        command_id=f"outbound-create-{request.request_id}"[:128],
-        interaction_id=iid,
-        time=ms_time(at_ms),
-        type="cim.api.create",
-        data=data.model_dump(mode="json", by_alias=True, exclude_none=True),
-    )
+    return _apply("create", request.request_id, data, at_ms)
 
 
 def patch_interaction(
     request_id: str, status: str, at_ms: int, note: str
 ) -> InteractionCommand | None:
     sid = SID_OF_DELIVERY.get(status)
-    iid = interaction_id(request_id)
-    data = ApiPatch(interaction_id=iid, status=sid, notes=(note,))
-    return InteractionCommand(
-        command="apply",
-        command_id=f"outbound-{status}-{request_id}"[:128],
-        interaction_id=iid,
-        time=ms_time(at_ms),
-        type="cim.api.patch",
-        data=data.model_dump(mode="json", by_alias=True, exclude_none=True),
-    )
+    data = ApiPatch(interaction_id=interaction_id(request_id), status=sid, notes=(note,))
+    return _apply(status, request_id, data, at_ms)
 
 
 def callback_route(
