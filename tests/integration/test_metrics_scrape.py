@@ -62,8 +62,6 @@ def test_metrics_of_a_scenario(
         assert value(series, "cim_processing_seconds_count", stage="ingest") == channel_events + 2
         assert value(series, "cim_processing_seconds_count", stage="interactions") == channel_events
         assert value(series, "cim_channel_status", channel="voice", status="down") == 1.0
-        # voice (its report) and chat (its traffic, counted per minute and flushed on a tick)
-        assert value(series, "cim_table_entries", table="channels") == 2
         lag = {
             labels: v for labels, v in series["cim_consumer_lag_records"].items()
             if dict(labels)["topic"] == channel_in
