@@ -83,6 +83,8 @@ CREATED: list[str] = []  # the topics this run created (deleted at the end on a 
 class Options:
     contacts: int = 2000
     workers: tuple[int, ...] = (1, 2)
+    # Throughput runs with the stages split over workers (CIM_STAGES): each a tuple of sets.
+    splits: tuple[tuple[str, ...], ...] = ()
     loads: tuple[int, ...] = (100, 300, 1000)
     step_seconds: float = 10.0
     drain_seconds: float = 20.0
@@ -166,14 +168,19 @@ async def wait_for(predicate: Any, timeout: float) -> bool:
 
 @dataclass
 class Run:
-    """A fresh topic prefix, its topics and ``n`` workers of one application."""
+    """A fresh topic prefix, its topics and one worker per set of stages (``CIM_STAGES``) of
+    one application."""
 
     broker: Broker
     workdir: Path
-    n: int
+    stage_sets: tuple[str, ...]
     policy: Path
     prefix: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:6]}.")
     workers: list[WorkerProcess] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.stage_sets)
 
     @property
     def contract(self) -> TopicContract:
@@ -185,13 +192,13 @@ class Run:
         await apply_topics(self.contract, settings, include_planned=False)
         env = {**WORKER_ENV, "CIM_ROUTING_POLICY": str(self.policy)}
         app = f"cim-{self.prefix[:-1]}"
-        for k in range(self.n):
+        for k, stages in enumerate(self.stage_sets):
             w = WorkerProcess(
                 self.broker.bootstrap,
                 app,
                 self.prefix,
                 self.workdir / f"{self.prefix}w{k}",
-                extra_env=env,
+                extra_env={**env, "CIM_STAGES": stages},
             )
             await asyncio.to_thread(w.start, 120.0)
             self.workers.append(w)
@@ -206,9 +213,10 @@ class Run:
 
 
 async def throughput(
-    broker: Broker, workdir: Path, policy: Path, n: int, opts: Options
+    broker: Broker, workdir: Path, policy: Path, stage_sets: tuple[str, ...], opts: Options
 ) -> dict[str, Any]:
-    run = Run(broker, workdir, n, policy)
+    run = Run(broker, workdir, stage_sets, policy)
+    n = run.n
     with console.status(f"Throughput, {n} worker(s): starting..."):
         await run.start()
     c = run.contract
@@ -233,6 +241,7 @@ async def throughput(
         handled = await asyncio.to_thread(records_by_stage, run.workers)
         result: dict[str, Any] = {
             "workers": n,
+            "stages": list(stage_sets),
             "channel_events": len(records),
             "contacts_decided": decided,
             "complete": done,
@@ -320,7 +329,7 @@ def percentile(values: list[float], q: float) -> float:
 async def latency(
     broker: Broker, workdir: Path, policy: Path, opts: Options
 ) -> list[dict[str, Any]]:
-    run = Run(broker, workdir, 1, policy)
+    run = Run(broker, workdir, ("all",), policy)
     with console.status("Latency: starting one worker..."):
         await run.start()
     c = run.contract
@@ -425,8 +434,9 @@ def print_table(results: dict[str, Any]) -> None:
     t.add_column("note")
     ceil = results["ceiling"]["records_per_second"]
     for r in results["throughput"]:
+        layout = " / ".join(r["stages"]) if r.get("stages", ["all"])[0] != "all" else ""
         t.add_row(
-            f"sustained, {r['workers']} worker(s)",
+            f"sustained, {r['workers']} worker(s)" + (f", stages {layout}" if layout else ""),
             f"{r['events_per_second']:,.0f} events/s",
             f"{100 * r['events_per_second'] / ceil:.1f} % of the raw ceiling; target "
             f"{TARGET_RATE * r['workers']:,.0f}",
@@ -470,7 +480,9 @@ async def run_all(opts: Options, broker: Broker, workdir: Path) -> dict[str, Any
         "throughput": [],
     }
     for n in opts.workers:
-        results["throughput"].append(await throughput(broker, workdir, policy, n, opts))
+        results["throughput"].append(await throughput(broker, workdir, policy, ("all",) * n, opts))
+    for split in opts.splits:
+        results["throughput"].append(await throughput(broker, workdir, policy, split, opts))
     first = results["throughput"][0]
     with console.status("Raw ceiling: plain aiokafka consume → produce on the same broker..."):
         results["ceiling"] = await ceiling(
@@ -488,6 +500,14 @@ async def run_all(opts: Options, broker: Broker, workdir: Path) -> dict[str, Any
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contacts", type=int, default=2000, help="contacts (3 events each) per run")
     p.add_argument("--workers", default="1,2", help="worker counts of the throughput runs")
+    p.add_argument(
+        "--split",
+        action="append",
+        default=[],
+        metavar="STAGES/STAGES[/...]",
+        help="a throughput run with one worker per set of stages (CIM_STAGES), sets separated "
+        "by '/', e.g. ingest,interactions,customers,routing/areas,channels,escalation,outbound,hub",
+    )
     p.add_argument("--loads", default="100,300,1000", help="offered loads, channel events/s")
     p.add_argument("--step-seconds", type=float, default=10.0, help="length of a load step")
     p.add_argument("--drain-seconds", type=float, default=20.0)
@@ -499,6 +519,7 @@ def options(a: argparse.Namespace) -> Options:
     return Options(
         contacts=a.contacts,
         workers=tuple(int(x) for x in a.workers.split(",")),
+        splits=tuple(tuple(split.split("/")) for split in a.split),
         loads=tuple(int(x) for x in a.loads.split(",")),
         step_seconds=a.step_seconds,
         drain_seconds=a.drain_seconds,
