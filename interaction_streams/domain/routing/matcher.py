@@ -698,12 +698,9 @@ def enqueue(pool: Pool, entry: Waiting) -> Pool:
 def _last_attempt(pool: Pool, interaction_id: str) -> int:
     """The attempt of an accepted offer still at work (a transfer re-queues while connected),
     so that offer ids stay unique."""
-    attempt = 0
-    for held in pool.assignments.values():
-        a = held.get(interaction_id)
-        if a is not None:
-            attempt = max(attempt, int(a.offer_id.rpartition("#")[2] or 0))
-    return attempt
+    # a comprehension over every agent's work: this runs at every enqueue
+    held = [w[interaction_id] for w in pool.assignments.values() if interaction_id in w]
+    return max((int(a.offer_id.rpartition("#")[2] or 0) for a in held), default=0)
 
 
 def retarget(pool: Pool, interaction_id: str, target: Target) -> Pool:
