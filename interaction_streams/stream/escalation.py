@@ -103,18 +103,16 @@ class EscalationShell:
         # hop serves both. Otherwise this stage reads them itself.
         self.agent_topic = c["ingested-agent"].name
         self.requests_topic = c["routing-requests"].name
-        self.riding_channel = self.settings.runs("interactions")
-        self.riding_routing = self.settings.runs("routing")
         self.source = raw_topic(
             self.app,
             self.events_topic,
             self.decisions_topic,
             self.commands_topic,
             self.guidance.responses_topic,
-            *(() if self.riding_channel else (self.channel_topic,)),
+            *(() if self.settings.runs("interactions") else (self.channel_topic,)),
         )
         self.app.agent(self.source, name="escalation")(self._run)
-        forwarded = () if self.riding_routing else (self.requests_topic, self.agent_topic)
+        forwarded = () if self.settings.runs("routing") else (self.requests_topic, self.agent_topic)
         forward = raw_topic(self.app, c["work-assignments"].name, *forwarded)
         self.app.agent(forward, name="escalation-forward")(self._run_forward)
         self.app.timer(self.settings.escalation_sweep_seconds, name="escalation-ticks")(self._sweep)

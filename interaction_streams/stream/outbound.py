@@ -82,8 +82,8 @@ class OutboundShell:
         # Profiles and interaction facts reach this stage on the customer stage's agent
         # (``ride``) when this worker runs it: the same topics, keyed by party id too, so one
         # Faust hop serves both. Otherwise this stage reads them itself.
-        self.riding = self.settings.runs("customers")
-        ridden = () if self.riding else (self.profile_topic, self.facts_topic)
+        riding = self.settings.runs("customers")
+        ridden = () if riding else (self.profile_topic, self.facts_topic)
         self.source = raw_topic(
             self.app, self.outbound_topic, self.moments_topic, self.commands_topic, *ridden
         )

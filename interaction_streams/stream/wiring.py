@@ -42,7 +42,8 @@ class ModelSink:
     ) -> None:
         self.app = app
         self.name = contract[topic_id].name
-        self.topic = app.topic(self.name, key_serializer="raw", value_serializer=ModelCodec(model))
+        self.codec = ModelCodec(model)
+        self.topic = app.topic(self.name, key_serializer="raw", value_serializer=self.codec)
 
     async def send(self, *, key: bytes | None, value: BaseModel) -> Awaitable[Any]:
         """Hand the record to the producer; the result completes on the broker's
@@ -50,7 +51,7 @@ class ModelSink:
         if self.app.in_transaction:
             sent: Awaitable[Any] = await self.topic.send(key=key, value=value)
             return sent
-        body = value.model_dump_json(by_alias=True, exclude_none=True).encode()
+        body = self.codec.dumps(value)
         producer = await self.app.maybe_start_producer()
         acknowledged: Awaitable[Any] = await producer.send(self.name, key, body, None, None, None)
         return acknowledged
