@@ -33,6 +33,7 @@ from interaction_streams.domain.interaction.stage import (
     on_erase,
     on_purge,
     on_stimulus,
+    purge_due_ms,
 )
 from interaction_streams.domain.interaction.timeline import Timeline
 from interaction_streams.observability.metrics import Metrics
@@ -208,9 +209,7 @@ class InteractionShell:
         return self.clock.now_ms()
 
     def _note_closed(self, key: str, timeline: Timeline) -> None:
-        current = timeline.current
-        ended = current.ended_ms if current is not None else None
-        self.retention.note(key, None if ended is None else ended + self.retention_ms)
+        self.retention.note(key, purge_due_ms(timeline, self.retention_ms))
 
     async def _rebuild_closed(self) -> None:
         self.retention.reset()

@@ -170,15 +170,19 @@ def on_stimulus(timeline: Timeline | None, stim: Stimulus, lateness_ms: int) -> 
     )
 
 
-def due_for_purge(ended_ms: int | None, now_ms: int, retention_ms: int) -> bool:
-    """A closed interaction is kept for ``retention_ms`` after it ended, then removed."""
-    return ended_ms is not None and now_ms >= ended_ms + retention_ms
+def purge_due_ms(timeline: Timeline | None, retention_ms: int) -> int | None:
+    """When a closed interaction is removed: ``retention_ms`` after it ended (None: open)."""
+    current = timeline.current if timeline else None
+    if current is None or current.ended_ms is None:
+        return None
+    return current.ended_ms + retention_ms
 
 
 def on_purge(timeline: Timeline | None, now_ms: int, retention_ms: int) -> StepResult:
     """Remove a closed interaction whose retention has passed; anything else stays."""
     current = timeline.current if timeline else None
-    if current is None or not due_for_purge(current.ended_ms, now_ms, retention_ms):
+    due = purge_due_ms(timeline, retention_ms)
+    if current is None or due is None or now_ms < due:
         return StepResult(timeline, None)
     return StepResult(None, None, facts=_facts(current, None))
 
