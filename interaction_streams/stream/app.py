@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
-from pydantic import BaseModel
 
 from interaction_streams.contract.channel_status import ChannelStatus
 from interaction_streams.contract.party_index import ContactIndexEntry
@@ -33,7 +32,7 @@ from interaction_streams.stream.hub_delivery import HubService, register_hub
 from interaction_streams.stream.ingest import IngestShell
 from interaction_streams.stream.interactions import InteractionShell
 from interaction_streams.stream.outbound import OutboundShell
-from interaction_streams.stream.replica import CompactedReplica
+from interaction_streams.stream.replica import CompactedReplica, worker_replica
 from interaction_streams.stream.routing import RoutingShell
 from interaction_streams.stream.tables import stage_table_class
 from interaction_streams.web.auth import ApiSettings
@@ -41,8 +40,6 @@ from interaction_streams.web.channel_api import register_channel_api
 from interaction_streams.web.context_api import register_context_api
 from interaction_streams.web.ops import register_ops_views
 from interaction_streams.web.tmf683_api import register_tmf683_api
-
-M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -74,7 +71,7 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     metrics = Metrics()
     deadletters = DeadLetterSink(app, contract, metrics)
     # One replica of the channel statuses per worker: routing rules and /channelStatus read it.
-    channel_status = _replica(app, settings, contract, "channel-status", ChannelStatus)
+    channel_status = worker_replica(app, settings, contract, "channel-status", ChannelStatus)
     track_channel_status(channel_status, metrics)
     register_channel_api(app, channel_status)
     worker = Worker(app, contract, metrics, channel_status)
@@ -85,7 +82,7 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     if settings.runs("ingest"):
         worker.ingest = IngestShell(*shared)
     if settings.runs("interactions"):
-        contact_index = _replica(app, settings, contract, "contact-index", ContactIndexEntry)
+        contact_index = worker_replica(app, settings, contract, "contact-index", ContactIndexEntry)
         readiness.append(contact_index.ready)
         interactions = InteractionShell(*shared, contact_index, deadletters)
         interactions.observers.append(TrafficCounter(*shared).observe)
@@ -123,20 +120,6 @@ def create_worker(settings: Settings, contract: TopicContract | None = None) -> 
     _ride(worker)
     register_ops_views(app, metrics, readiness=tuple(readiness), table_sizes=table_sizes)
     return worker
-
-
-def _replica(
-    app: faust.App, settings: Settings, contract: TopicContract, topic_id: str, model: type[M]
-) -> CompactedReplica[M]:
-    """A replica of a compacted contract topic that starts and stops with the worker."""
-    replica: CompactedReplica[M] = CompactedReplica(
-        contract[topic_id].name,
-        model.model_validate_json,
-        settings.kafka,
-        client_id=f"{settings.app_id}-{topic_id}",
-    )
-    app.add_dependency(replica)
-    return replica
 
 
 def _ride(worker: Worker) -> None:

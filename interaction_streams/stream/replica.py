@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -19,11 +19,18 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from mode import Service
 
 from interaction_streams.kafka_options import consumer_options
-from interaction_streams.settings import KafkaSettings
+from interaction_streams.settings import KafkaSettings, Settings
+
+if TYPE_CHECKING:
+    import faust
+    from pydantic import BaseModel
+
+    from interaction_streams.contract.topics import TopicContract
 
 log = logging.getLogger(__name__)
 
 V = TypeVar("V")
+M = TypeVar("M", bound="BaseModel")
 ChangeCallback = Callable[[str, V | None, V | None], None]
 
 _POLL_MS = 250
@@ -192,3 +199,18 @@ class CompactedReplica(Service, Generic[V]):
                 callback(key, old, new)
             except Exception:
                 log.exception("replica of %s: on_change callback failed", self.topic)
+
+
+def worker_replica(
+    app: faust.App, settings: Settings, contract: TopicContract, topic_id: str, model: type[M]
+) -> CompactedReplica[M]:
+    """A replica of a compacted contract topic of ``model`` values that starts and stops with
+    the worker's application."""
+    replica: CompactedReplica[M] = CompactedReplica(
+        contract[topic_id].name,
+        model.model_validate_json,
+        settings.kafka,
+        client_id=f"{settings.app_id}-{topic_id}",
+    )
+    app.add_dependency(replica)
+    return replica

@@ -60,7 +60,7 @@ from interaction_streams.observability.metrics import Metrics
 from interaction_streams.settings import Settings
 from interaction_streams.stream.deadletters import DeadLetterSink
 from interaction_streams.stream.ingest import stage_key
-from interaction_streams.stream.replica import CompactedReplica
+from interaction_streams.stream.replica import CompactedReplica, worker_replica
 from interaction_streams.stream.tables import model_table
 from interaction_streams.stream.wiring import (
     Handler,
@@ -122,15 +122,10 @@ class RoutingShell:
         self.offer_timeout_ms = int(self.settings.routing_offer_timeout_seconds * 1000)
         self.position_interval_ms = int(self.settings.routing_position_interval_seconds * 1000)
         self.position_batch = self.settings.routing_position_batch
-        kafka, app_id = self.settings.kafka, self.settings.app_id
-        self.policy_documents: CompactedReplica[PolicyDocument] = CompactedReplica(
-            c["routing-policy"].name,
-            PolicyDocument.model_validate_json,
-            kafka,
-            client_id=f"{app_id}-routing-policy",
+        self.policy_documents = worker_replica(
+            self.app, self.settings, c, "routing-policy", PolicyDocument
         )
         self.policy_documents.on_change.append(self._policy_changed)
-        self.app.add_dependency(self.policy_documents)
         self.table = model_table(
             self.app,
             "routing",
