@@ -760,6 +760,25 @@ def check_invariants(pool: m.Pool) -> None:
         assert positions[iid] == ahead + 1
         figures = m.position_and_wait(pool, iid, pool.clock_ms)
         assert figures is not None and figures[0] == ahead + 1
+    # queue statistics and the next deadline (from the indexes) agree with a scan
+    counted: dict[str, list[int]] = {}  # queue -> waiting, offered, oldest enqueued
+    for entries, at in ((pool.waiting, 0), (pool.offered, 1)):
+        for w in entries.values():
+            c = counted.setdefault(w.queue, [0, 0, w.enqueued_ms])
+            c[at] += 1
+            c[2] = min(c[2], w.enqueued_ms)
+    now = pool.clock_ms
+    assert {
+        q: (s.waiting, s.offered, s.oldest_wait_ms) for q, s in m.queue_stats(pool, now).items()
+    } == {q: (c[0], c[1], max(0, now - c[2])) for q, c in counted.items()}
+    deadlines = [o.deadline_ms for o in pool.offers.values()]
+    deadlines += [min(a.wrap_up_until.values()) for a in pool.agents.values() if a.wrap_up_until]
+    deadlines += [
+        w.preferred_until_ms
+        for w in pool.waiting.values()
+        if w.preferred_until_ms is not None and w.preferred_until_ms > now
+    ]
+    assert m.next_deadline_ms(pool) == min(deadlines, default=None)
 
 
 class MatcherMachine(RuleBasedStateMachine):

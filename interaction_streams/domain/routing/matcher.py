@@ -245,11 +245,12 @@ class _Needs:
 class _Order:
     """Derived from one ``waiting`` dict: per need, its entries in order of service as rows
     (order key, need number, has a preference); per queue, the rows of its entries in order of
-    service (queue lengths and positions by bisection, not by a scan). ``base``: an earlier
+    service (queue lengths and positions by bisection, not by a scan); the end of each
+    entry's preference window (the next deadline without a scan). ``base``: an earlier
     ``waiting`` dict this one was derived from by a chain of updates, ``changed``: the ids that
     may differ between the two (what a stage persists, without comparing every entry)."""
 
-    __slots__ = ("base", "by_need", "by_queue", "changed", "needs", "src")
+    __slots__ = ("base", "by_need", "by_queue", "changed", "needs", "preferred", "src")
 
     def __init__(
         self,
@@ -257,6 +258,7 @@ class _Order:
         by_need: dict[int, list[_Row]],
         needs: _Needs,
         by_queue: dict[str, list[_Row]],
+        preferred: dict[str, int],
         base: dict[str, Waiting] | None = None,
         changed: frozenset[str] = frozenset(),
     ) -> None:
@@ -264,6 +266,7 @@ class _Order:
         self.by_need = by_need
         self.needs = needs
         self.by_queue = by_queue
+        self.preferred = preferred  # id -> preferred_until_ms, of the entries that have one
         self.base = base
         self.changed = changed
 
@@ -463,11 +466,13 @@ def _order(pool: Pool) -> _Order:
     cached = pool._order
     if cached is not None and cached.src is pool.waiting:
         return cached
-    built = _Order(pool.waiting, {}, cached.needs if cached is not None else _Needs(), {})
+    built = _Order(pool.waiting, {}, cached.needs if cached is not None else _Needs(), {}, {})
     for entry in pool.waiting.values():
         row = built.row(entry)
         built.by_need.setdefault(row[1], []).append(row)
         built.by_queue.setdefault(entry.queue, []).append(row)
+        if entry.preferred_until_ms is not None:
+            built.preferred[entry.interaction_id] = entry.preferred_until_ms
     for rows in built.by_need.values():
         rows.sort()
     for keys in built.by_queue.values():
@@ -552,11 +557,17 @@ def _with_waiting(
         row = old.row(entry)
         insort(rows_of(row[1]), row)
         insort(keys_of(entry.queue), row)
+    preferred = old.preferred
+    if any(i in preferred for i in ids) or any(e.preferred_until_ms is not None for e in added):
+        preferred = {i: t for i, t in preferred.items() if i not in ids}
+        for e in added:
+            if e.preferred_until_ms is not None:
+                preferred[e.interaction_id] = e.preferred_until_ms
     if old.base is not None and len(old.changed) < _LINEAGE_LIMIT:
         base, changed = old.base, old.changed | ids
     else:  # start a new chain from the previous version
         base, changed = old.src, frozenset(ids)
-    new._order = _Order(waiting, by_need, old.needs, by_queue, base, changed)
+    new._order = _Order(waiting, by_need, old.needs, by_queue, preferred, base, changed)
     return new
 
 
@@ -1536,15 +1547,20 @@ def _slots(pool: Pool, entry: Waiting) -> int:
 
 
 def queue_stats(pool: Pool, now_ms: int) -> dict[str, QueueStats]:
-    """Per queue (the first queue of each entry): waiting, offered, the oldest wait so far."""
+    """Per queue (the first queue of each entry): waiting, offered, the oldest wait so far.
+    From the order of service each queue keeps: a count, and the oldest entry of each priority
+    (the first of its run of rows), so the cost is the priorities, not the entries."""
     waiting: dict[str, int] = {}
     offered: dict[str, int] = {}
     oldest: dict[str, int] = {}
-    for entries, counts in ((pool.waiting, waiting), (pool.offered, offered)):
-        for w in entries.values():
-            q = w.queue
-            counts[q] = counts.get(q, 0) + 1
-            oldest[q] = min(oldest.get(q, w.enqueued_ms), w.enqueued_ms)
+    for queue, rows in _order(pool).by_queue.items():
+        if rows:
+            waiting[queue] = len(rows)
+            oldest[queue] = _oldest(rows)
+    for w in pool.offered.values():
+        q = w.queue
+        offered[q] = offered.get(q, 0) + 1
+        oldest[q] = min(oldest.get(q, w.enqueued_ms), w.enqueued_ms)
     return {
         q: QueueStats(
             queue=q,
@@ -1563,9 +1579,16 @@ def next_deadline_ms(pool: Pool) -> int | None:
     ``match`` next."""
     times = [o.deadline_ms for o in pool.offers.values()]
     times.extend(_ready(pool).wrap.values())
-    times.extend(
-        w.preferred_until_ms
-        for w in pool.waiting.values()
-        if w.preferred_until_ms is not None and w.preferred_until_ms > pool.clock_ms
-    )
+    times.extend(t for t in _order(pool).preferred.values() if t > pool.clock_ms)
     return min(times) if times else None
+
+
+def _oldest(rows: list[_Row]) -> int:
+    """The oldest ``enqueued_ms`` of a queue's rows (in order of service: by priority, then
+    age): the first row of each priority's run, found by bisection."""
+    oldest, at = rows[0][0][1], 0
+    while at < len(rows):
+        key = rows[at][0]
+        oldest = min(oldest, key[1])
+        at = bisect_left(rows, ((key[0] + 1,),), at)
+    return oldest
