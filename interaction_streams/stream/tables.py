@@ -54,7 +54,8 @@ def model_table(
     stage topics, which ``app.table_route`` assumes when it forwards a web request.
     """
     table = app.Table(name, key_type=key_type, options=table_options(settings), **kwargs)
-    # Faust derives serializers from key_type/value_type; a pydantic model has none,
-    # so the codec is set before the store and changelog topic are created (lazily, at start).
+    # Faust derives serializers from key_type/value_type; a pydantic model has none. The
+    # store, created lazily at start, takes the codec then; the changelog topic already
+    # exists (declared with the table), but Faust passes the table's codec with each send.
     table.value_serializer = ModelCodec(model)  # type: ignore[attr-defined]
     return table
